@@ -1,0 +1,41 @@
+"""Quiet start-up for the CLI: TensorFlow's C++ banner, Optuna's and MLflow's INFO lines.
+
+TensorFlow 2.21 writes its oneDNN/CUDA/CPU-feature lines to file descriptor 2 before
+its logging is initialised, so ``TF_CPP_MIN_LOG_LEVEL`` cannot silence them; they are
+discarded by pointing fd 2 at /dev/null while TensorFlow is imported. An import error
+is re-raised with the real stderr back in place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+
+def quiet_imports() -> None:
+    """Imports TensorFlow with its banner discarded and lowers library log levels."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*experimental feature.*")
+    if "tensorflow" not in sys.modules:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    import mlflow  # noqa: F401 - configures its loggers on import; lower them after
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,289 @@
+"""``OptunaOracle``: a KerasTuner ``Oracle`` backed by an Optuna study.
+
+Optuna's sampler chooses each trial's hyperparameters, Optuna's pruner judges its
+per-epoch values, and Optuna's storage holds the study, so several processes (or
+machines) can share one study. Any KerasTuner tuner accepts it::
+
+    tuner = keras_tuner.RandomSearch(...)          # before
+    tuner = keras_tuner.Tuner(oracle=OptunaOracle(objective="val_loss", max_trials=20),
+                              hypermodel=build)    # after: TPE, pruning, any storage
+
+A stock ``keras_tuner.Tuner`` reports only the final score; :class:`search.Tuner` also
+reports every epoch, so Optuna's pruner can stop a trial.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime
+from collections.abc import Sequence
+from typing import Any
+
+import keras_tuner
+import optuna
+from keras_tuner.engine import trial as kt_trial
+from optuna.trial import FrozenTrial, TrialState
+
+from search import distributions
+from search.listeners import TrialListener
+
+TrialStatus = kt_trial.TrialStatus
+
+# Optuna trial attributes the oracle writes (user attributes, visible in Optuna's tools).
+ATTR_KT_TRIAL_ID = "kt_trial_id"
+ATTR_VALUES = "hp"
+ATTR_RETRY_OF = "retry_of"
+ATTR_FAIL_REASON = "fail_reason"
+ATTR_PRUNED_BY = "pruned_by"
+
+
+def _last_line(message: str | None) -> str:
+    lines = [line.strip() for line in (message or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+class OptunaOracle(keras_tuner.Oracle):
+    """A KerasTuner oracle whose trials are asked of, and told to, an Optuna study.
+
+    Args:
+        objective: the KerasTuner objective (name, ``keras_tuner.Objective``); its
+            direction becomes the study's direction.
+        max_trials: the study's trial budget, counted in the Optuna study (so shared
+            by every process working on it); retries of a trial do not count again.
+        study: an existing Optuna study; otherwise one is created or loaded from
+            ``storage``/``study_name`` with ``sampler`` and ``pruner``.
+        timeout: no new trial starts after this many seconds.
+        listeners: notified when trials start, finish an epoch and end (MLflow
+            tracking, progress display).
+        **kwargs: passed to ``keras_tuner.Oracle`` (``hyperparameters``,
+            ``max_retries_per_trial``, ``max_consecutive_failed_trials``, ...).
+    """
+
+    def __init__(
+        self,
+        objective: Any = None,
+        max_trials: int | None = None,
+        *,
+        study: optuna.Study | None = None,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        study_name: str | None = None,
+        sampler: optuna.samplers.BaseSampler | None = None,
+        pruner: optuna.pruners.BasePruner | None = None,
+        timeout: float | None = None,
+        listeners: Sequence[TrialListener] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(objective=objective, max_trials=max_trials, **kwargs)
+        if hasattr(self.objective, "objectives"):  # keras_tuner's MultiObjective
+            raise ValueError("OptunaOracle supports a single objective; received several.")
+        direction = "maximize" if self.objective.direction == "max" else "minimize"
+        if study is None:
+            study = optuna.create_study(
+                storage=storage,
+                study_name=study_name,
+                sampler=sampler,
+                pruner=pruner,
+                direction=direction,
+                load_if_exists=True,
+            )
+        if study.direction.name.lower() != direction:
+            raise ValueError(
+                f"The study's direction is {study.direction.name.lower()}, but the objective "
+                f"{self.objective.name!r} asks to {direction}."
+            )
+        self.study = study
+        self.timeout = timeout
+        self.listeners = list(listeners)
+        self._started = time.monotonic()
+        self._running: dict[str, optuna.Trial] = {}  # KT trial id -> its live Optuna trial
+        self._numbers: dict[str, int] = {}  # KT trial id -> its latest Optuna trial number
+        self._pruned: dict[str, str] = {}  # KT trial id -> which pruner stopped it, when
+
+    # -- asking ------------------------------------------------------------------------
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        """Asks Optuna for a trial and suggests the active hyperparameters in it."""
+        otrial = self._running.get(trial_id) or self._ask(trial_id)
+        values = distributions.suggest_values(self.hyperparameters, otrial)
+        otrial.set_user_attr(ATTR_VALUES, _jsonable(values))
+        return {"status": TrialStatus.RUNNING, "values": values}
+
+    def _ask(self, trial_id: str | None = None) -> optuna.Trial:
+        otrial = self.study.ask()
+        trial_id = trial_id or self.trial_id_for(otrial.number)
+        otrial.set_user_attr(ATTR_KT_TRIAL_ID, trial_id)
+        self._running[trial_id] = otrial
+        self._numbers[trial_id] = otrial.number
+        return otrial
+
+    @staticmethod
+    def trial_id_for(number: int) -> str:
+        """The KerasTuner trial id of a trial first asked as Optuna trial ``number``."""
+        return f"{number:04d}"
+
+    def _stop_reason(self) -> str | None:
+        if self.timeout is not None and time.monotonic() - self._started > self.timeout:
+            return "timeout"
+        if self.max_trials and self.trials_used() >= self.max_trials:
+            return "budget"
+        sampler = self.study.sampler
+        if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study):
+            return "grid exhausted"
+        return None
+
+    def trials_used(self) -> int:
+        """Trials of the study that count against the budget (retries do not)."""
+        return sum(
+            1 for t in self.study.get_trials(deepcopy=False) if ATTR_RETRY_OF not in t.user_attrs
+        )
+
+    @keras_tuner.synchronized
+    def create_trial(self, tuner_id: str) -> kt_trial.Trial:
+        """Creates the next trial: a retry first, else a new Optuna trial."""
+        if tuner_id in self.ongoing_trials:
+            return self.ongoing_trials[tuner_id]
+        if self._retry_queue:
+            trial = super().create_trial(tuner_id)  # pops the retry queue
+            self._reask_same(trial)
+            self._notify("trial_started", self, trial, self._running[trial.trial_id])
+            return trial
+        if self._stop_reason():
+            return kt_trial.Trial(self.get_space(), trial_id=None, status=TrialStatus.STOPPED)
+        self.tuner_ids.add(tuner_id)
+        otrial = self._ask()
+        trial_id = self.trial_id_for(otrial.number)
+        response = self.populate_space(trial_id)
+        hps = self.hyperparameters.copy()
+        hps.values = response["values"]
+        trial = kt_trial.Trial(hyperparameters=hps, trial_id=trial_id, status=response["status"])
+        self.ongoing_trials[tuner_id] = trial
+        self.trials[trial_id] = trial
+        self.start_order.append(trial_id)
+        self._save_trial(trial)
+        self.save()
+        self._display.on_trial_begin(trial)
+        self._notify("trial_started", self, trial, otrial)
+        return trial
+
+    def _reask_same(self, trial: kt_trial.Trial) -> None:
+        """Retries ``trial`` in Optuna: fails its stale trial, asks one with the same values."""
+        trial_id = trial.trial_id
+        old = self._numbers.get(trial_id)
+        if old is not None:
+            if self.study.get_trials(deepcopy=False)[old].state == TrialState.RUNNING:
+                self.study.tell(old, state=TrialState.FAIL, skip_if_finished=True)
+        values = trial.hyperparameters.values
+        params, dists = distributions.params_for_values(self.hyperparameters, values)
+        template = FrozenTrial(
+            number=-1, state=TrialState.RUNNING, value=None, datetime_start=datetime.now(),
+            datetime_complete=None, params=params, distributions=dists,
+            user_attrs={ATTR_KT_TRIAL_ID: trial_id, ATTR_VALUES: _jsonable(values),
+                        ATTR_RETRY_OF: old if old is not None else -1},
+            system_attrs={}, intermediate_values={}, trial_id=-1,
+        )
+        # Optuna has no public "ask with these values" that another worker cannot take
+        # first (enqueue_trial can be popped by any worker), so create it directly.
+        new_id = self.study._storage.create_new_trial(self.study._study_id, template_trial=template)
+        otrial = optuna.Trial(self.study, new_id)
+        self._running[trial_id] = otrial
+        self._numbers[trial_id] = otrial.number
+        self._pruned.pop(trial_id, None)
+
+    # -- per-epoch reports ---------------------------------------------------------------
+    def report(self, trial_id: str, step: int, logs: dict[str, float]) -> bool:
+        """Reports one epoch's metrics; returns True when Optuna's pruner says stop."""
+        self._notify("epoch_ended", self, trial_id, step, logs)
+        otrial = self._running.get(trial_id)
+        value = logs.get(self.objective.name)
+        if otrial is None or value is None or not math.isfinite(value):
+            return False
+        otrial.report(float(value), step)
+        if otrial.should_prune():
+            self._pruned[trial_id] = f"{type(self.study.pruner).__name__} at step {step}"
+            return True
+        return False
+
+    def pruned_reason(self, trial_id: str) -> str | None:
+        """Which pruner stopped the trial, and at which step; None if it was not pruned."""
+        return self._pruned.get(trial_id)
+
+    # -- telling ---------------------------------------------------------------------------
+    @keras_tuner.synchronized
+    def end_trial(self, trial: kt_trial.Trial) -> None:
+        """Ends the trial in KerasTuner, then tells Optuna COMPLETE, PRUNED or FAIL."""
+        trial_id = trial.trial_id
+        try:
+            super().end_trial(trial)
+        finally:
+            self._tell(self.trials[trial_id])
+
+    def _tell(self, trial: kt_trial.Trial) -> None:
+        trial_id = trial.trial_id
+        otrial = self._running.pop(trial_id, None)
+        if otrial is None:
+            return
+        retrying = trial_id in self._retry_queue
+        # Hyperparameters first declared in fit() join the values only now.
+        otrial.set_user_attr(ATTR_VALUES, _jsonable(trial.hyperparameters.values))
+        if trial.status == TrialStatus.COMPLETED and trial_id in self._pruned:
+            state, value, reason = TrialState.PRUNED, None, self._pruned[trial_id]
+            otrial.set_user_attr(ATTR_PRUNED_BY, reason)
+        elif trial.status == TrialStatus.COMPLETED:
+            state, value, reason = TrialState.COMPLETE, float(trial.score), None
+        else:
+            state, value = TrialState.FAIL, None
+            reason = _last_line(trial.message)
+            if trial.score is not None and not math.isfinite(trial.score):
+                reason = f"objective {self.objective.name} is {trial.score}"
+            if retrying:
+                reason = f"{reason} (will retry)"
+            otrial.set_user_attr(ATTR_FAIL_REASON, reason[:1000])
+        self.study.tell(otrial, value, state=state, skip_if_finished=True)
+        self._notify("trial_ended", self, trial, otrial.number, state, value, reason)
+
+    @keras_tuner.synchronized
+    def abort_running(self, reason: str) -> None:
+        """Tells Optuna FAIL for every running trial (on interrupt or crash)."""
+        for trial_id in list(self._running):
+            trial = self.trials.get(trial_id)
+            if trial is not None:
+                trial.status = TrialStatus.FAILED
+                trial.message = reason
+                self._tell(trial)
+            else:
+                self.study.tell(self._running.pop(trial_id), state=TrialState.FAIL, skip_if_finished=True)
+
+    # -- queries -----------------------------------------------------------------------------
+    def get_best_trials(self, num_trials: int = 1) -> list[kt_trial.Trial]:
+        """The best completed trials; pruned trials never count as best."""
+        done = [
+            t for t in self.trials.values()
+            if t.status == TrialStatus.COMPLETED and t.trial_id not in self._pruned
+            and t.score is not None
+        ]
+        done.sort(key=lambda t: t.score, reverse=self.objective.direction == "max")
+        return done[:num_trials]
+
+    def optuna_number(self, trial_id: str) -> int | None:
+        """The number of the Optuna trial that last ran ``trial_id``."""
+        return self._numbers.get(trial_id)
+
+    def _notify(self, event: str, *args: Any) -> None:
+        for listener in self.listeners:
+            getattr(listener, event)(*args)
+
+    # -- state (saved beside KerasTuner's own, so reload() keeps the Optuna links) ----------
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        state["optuna"] = {"numbers": self._numbers, "pruned": self._pruned}
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        saved = state.get("optuna", {})
+        self._numbers = {k: int(v) for k, v in saved.get("numbers", {}).items()}
+        self._pruned = dict(saved.get("pruned", {}))
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()}

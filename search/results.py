@@ -1,0 +1,68 @@
+"""Reading a study back: the trials table and the best trial."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from search import storage as storage_mod
+from search.errors import NoCompletedTrialsError, StudyNotFoundError
+
+
+def open_study(name: str, loc: storage_mod.Location):
+    """Loads study ``name`` from the location's storage, or says which studies exist."""
+    import optuna
+
+    ostorage = storage_mod.open_storage(loc.storage_url)
+    names = sorted(s.study_name for s in optuna.get_all_study_summaries(ostorage, include_best_trial=False))
+    if name not in names:
+        listed = ", ".join(names) if names else "none"
+        raise StudyNotFoundError(
+            f"Unknown study {name!r} in {storage_mod.mask_password(loc.storage_url)}; studies there: {listed}."
+        )
+    return optuna.load_study(study_name=name, storage=ostorage)
+
+
+def _row(t: Any) -> dict[str, Any]:
+    duration = None
+    if t.datetime_start and t.datetime_complete:
+        duration = (t.datetime_complete - t.datetime_start).total_seconds()
+    reason = t.user_attrs.get("fail_reason") or t.user_attrs.get("pruned_by")
+    return {
+        "number": t.number,
+        "state": t.state.name,
+        "value": t.value,
+        "params": t.user_attrs.get("hp", t.params),
+        "duration_s": None if duration is None else round(duration, 3),
+        "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
+        "kt_trial_id": t.user_attrs.get("kt_trial_id"),
+        "reason": reason,
+    }
+
+
+def trials_frame(study: Any):
+    """A pandas DataFrame of the study's trials, one row each."""
+    import pandas as pd
+
+    columns = ["number", "state", "value", "params", "duration_s", "mlflow_run_id", "kt_trial_id", "reason"]
+    return pd.DataFrame([_row(t) for t in study.get_trials(deepcopy=False)], columns=columns)
+
+
+def best(study: Any) -> dict[str, Any]:
+    """The best COMPLETE trial (pruned and failed trials never count)."""
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise NoCompletedTrialsError(f"Study {study.study_name!r} has no completed trial yet.")
+    t = study.best_trial
+    return {
+        "study": study.study_name,
+        "trial": t.number,
+        "value": t.value if t.value is None or math.isfinite(t.value) else str(t.value),
+        "objective": study.user_attrs.get("objective"),
+        "direction": study.direction.name.lower(),
+        "params": t.user_attrs.get("hp", t.params),
+        "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
+        "kt_trial_id": t.user_attrs.get("kt_trial_id"),
+    }

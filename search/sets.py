@@ -1,0 +1,107 @@
+"""``--set NAME=VALUE``: a space setting or a fixed hyperparameter, typed and checked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from search.errors import UsageError
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def _coerce_like(raw: str, examples: tuple | list) -> Any:
+    """The value among ``examples`` whose text is ``raw`` (None when there is none)."""
+    for value in examples:
+        if str(value) == raw or (isinstance(value, bool) and raw.lower() in (_TRUE if value else _FALSE)):
+            return value
+    for value in examples:  # numeric spellings: "1e-3" for 0.001
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                if float(raw) == float(value):
+                    return value
+            except ValueError:
+                pass
+    return None
+
+
+def coerce_hp(hp: Any, raw: str) -> Any:
+    """Types ``raw`` for KerasTuner hyperparameter ``hp`` and checks it is inside its range."""
+    from keras_tuner.engine.hyperparameters import Boolean, Choice, Fixed, Float, Int
+
+    bad = f"Invalid --set {hp.name}={raw}"
+    if isinstance(hp, Boolean):
+        if raw.lower() in _TRUE | _FALSE:
+            return raw.lower() in _TRUE
+        raise UsageError(f"{bad}; accepted: true or false.")
+    if isinstance(hp, Choice):
+        value = _coerce_like(raw, hp.values)
+        if value is None:
+            raise UsageError(f"{bad}; accepted: {', '.join(map(str, hp.values))}.")
+        return value
+    if isinstance(hp, Fixed):
+        value = _coerce_like(raw, (hp.value,))
+        if value is not None:
+            return value
+        try:
+            return type(hp.value)(raw)
+        except (TypeError, ValueError):
+            raise UsageError(f"{bad}; expected a {type(hp.value).__name__}.") from None
+    if isinstance(hp, (Int, Float)):
+        kind = int if isinstance(hp, Int) else float
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise UsageError(f"{bad}; expected {'an integer' if kind is int else 'a number'}.") from None
+        if not hp.min_value <= value <= hp.max_value:
+            raise UsageError(f"{bad}; accepted: {hp.min_value} to {hp.max_value}.")
+        return value
+    raise UsageError(f"{bad}: hyperparameter type {type(hp).__name__} cannot be set.")
+
+
+def declared_space(space: Any, settings: dict[str, Any]):
+    """The hyperparameters the space declares when built with ``settings`` (one build)."""
+    import keras
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    for name, value in settings.items():
+        hp.Fixed(name, value)
+    try:
+        space.hypermodel().declare_hyperparameters(hp)
+        space.hypermodel().build(hp)
+    except Exception as e:  # the space's own bug: say where
+        from search.errors import SpaceError
+
+        raise SpaceError(f"build(hp) of space {space.name!r} failed with its defaults: {type(e).__name__}: {e}") from None
+    finally:
+        keras.backend.clear_session()
+    return hp
+
+
+def resolve_sets(space: Any, sets: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Splits ``--set`` pairs into space settings and fixed hyperparameters, typed and checked.
+
+    Returns:
+        ``(settings, fixed)``: every setting of the space (defaults filled in) and the
+        hyperparameters the user fixed.
+    """
+    settings = space.default_settings()
+    for name, raw in sets.items():
+        if name in space.settings:
+            value = _coerce_like(raw, space.settings[name])
+            if value is None:
+                accepted = ", ".join(map(str, space.settings[name]))
+                raise UsageError(f"Invalid --set {name}={raw}; accepted: {accepted}.")
+            settings[name] = value
+    hp_sets = {k: v for k, v in sets.items() if k not in space.settings}
+    if not hp_sets:
+        return settings, {}
+    declared = {hp.name: hp for hp in declared_space(space, settings).space}
+    fixed = {}
+    for name, raw in hp_sets.items():
+        if name not in declared:
+            names = sorted({*space.settings, *(n for n in declared if n not in settings)})
+            raise UsageError(f"Unknown --set name {name!r} for space {space.name!r}; accepted: {', '.join(names)}.")
+        fixed[name] = coerce_hp(declared[name], raw)
+    return settings, fixed

@@ -1,0 +1,152 @@
+"""Search spaces: Python modules with ``build(hp)`` and ``load_data(seed)``.
+
+A space module defines:
+
+- ``build(hp)``: returns a compiled Keras model (or define ``HYPERMODEL``, a
+  ``keras_tuner.HyperModel`` instance, instead);
+- ``load_data(seed, **settings)``: returns ``{"x": ..., "y": ..., "validation_data": (x, y)}``
+  or ``((x, y), (x_val, y_val))``;
+- ``OBJECTIVE``: the metric to optimise, ``"val_loss"`` or ``("val_accuracy", "max")``
+  (default ``"val_loss"``, minimised; ``val_*`` names minimise unless they are
+  accuracies/AUC-like, as in KerasTuner);
+- ``EPOCHS``: default epochs per trial (default 10);
+- optionally ``SETTINGS``: ``{name: [default, other, ...]}`` fixed, non-searched
+  settings chosen with ``--set name=value``: each is passed to ``load_data`` and
+  declared in ``hp`` as ``hp.Fixed``, so ``build`` reads it with ``hp.get(name)``;
+- optionally ``fit(hp, model, *args, **kwargs)`` to train differently (batch size
+  from ``hp``, extra callbacks), returning the ``History``;
+
+``search run NAME`` finds ``spaces/NAME.py``; ``search run path/to/space.py`` any file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+from search.errors import SpaceError
+
+DEFAULT_EPOCHS = 10
+
+
+@dataclass(frozen=True)
+class Space:
+    """A loaded search space."""
+
+    name: str
+    path: Path
+    module: ModuleType
+    objective: str
+    direction: str
+    epochs: int
+    settings: dict[str, tuple] = field(default_factory=dict)
+
+    @property
+    def build(self) -> Callable:
+        return self.module.build
+
+    @property
+    def fit(self) -> Callable | None:
+        return getattr(self.module, "fit", None)
+
+    @property
+    def source_hash(self) -> str:
+        """SHA-256 of the space file's content."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+    def default_settings(self) -> dict[str, Any]:
+        return {name: values[0] for name, values in self.settings.items()}
+
+    def hypermodel(self):
+        """The space as a ``keras_tuner.HyperModel``."""
+        from search.hypermodel import SpaceHyperModel
+
+        return getattr(self.module, "HYPERMODEL", None) or SpaceHyperModel(self)
+
+
+def spaces_dir() -> Path:
+    """The folder of the shipped spaces (the ``spaces`` package)."""
+    spec = importlib.util.find_spec("spaces")
+    if spec is None or not spec.submodule_search_locations:
+        raise SpaceError("The 'spaces' package is not installed; reinstall the project.")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def list_spaces() -> list[str]:
+    """Names of the shipped spaces."""
+    return sorted(p.stem for p in spaces_dir().glob("*.py") if not p.stem.startswith("_"))
+
+
+def _resolve(spec: str) -> Path:
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise SpaceError(f"Space file {spec!r} does not exist.")
+        return path.resolve()
+    path = spaces_dir() / f"{spec}.py"
+    if not path.is_file():
+        raise SpaceError(f"Unknown space {spec!r}; accepted: {', '.join(list_spaces())} or a path to a .py file.")
+    return path
+
+
+def _import(path: Path) -> ModuleType:
+    module_name = f"search_space_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise SpaceError(f"Space {str(path)!r} has a syntax error at line {e.lineno}: {e.msg}.") from None
+    except Exception as e:  # a space's import-time error is the user's to fix: say which
+        raise SpaceError(f"Space {str(path)!r} failed to import: {type(e).__name__}: {e}") from None
+    sys.modules[module_name] = module
+    return module
+
+
+def _objective(module: ModuleType, path: Path) -> tuple[str, str]:
+    objective = getattr(module, "OBJECTIVE", "val_loss")
+    if isinstance(objective, str):
+        name = objective
+        maximise = any(k in name for k in ("acc", "auc", "precision", "recall", "f1"))
+        return name, "max" if maximise else "min"
+    if hasattr(objective, "name") and hasattr(objective, "direction"):
+        return objective.name, objective.direction
+    if isinstance(objective, (tuple, list)) and len(objective) == 2 and objective[1] in ("min", "max"):
+        return str(objective[0]), objective[1]
+    raise SpaceError(
+        f"Space {str(path)!r}: OBJECTIVE={objective!r} is not accepted; use a metric name, "
+        "(name, 'min'|'max') or a keras_tuner.Objective."
+    )
+
+
+def load_space(spec: str) -> Space:
+    """Loads a space by name (``spaces/NAME.py``) or by path, and checks its contract."""
+    path = _resolve(spec)
+    module = _import(path)
+    if not callable(getattr(module, "build", None)) and getattr(module, "HYPERMODEL", None) is None:
+        raise SpaceError(f"Space {str(path)!r} defines no build(hp) function (nor HYPERMODEL).")
+    if not callable(getattr(module, "load_data", None)):
+        raise SpaceError(f"Space {str(path)!r} defines no load_data(seed) function.")
+    epochs = getattr(module, "EPOCHS", DEFAULT_EPOCHS)
+    if not isinstance(epochs, int) or epochs < 1:
+        raise SpaceError(f"Space {str(path)!r}: EPOCHS must be a positive integer, got {epochs!r}.")
+    settings = getattr(module, "SETTINGS", {}) or {}
+    if not isinstance(settings, dict) or not all(isinstance(v, (list, tuple)) and v for v in settings.values()):
+        raise SpaceError(f"Space {str(path)!r}: SETTINGS must map names to non-empty lists of values.")
+    name, direction = _objective(module, path)
+    return Space(
+        name=path.stem,
+        path=path,
+        module=module,
+        objective=name,
+        direction=direction,
+        epochs=epochs,
+        settings={k: tuple(v) for k, v in settings.items()},
+    )

@@ -1,0 +1,90 @@
+"""Where a study lives: the home folder, the Optuna storage URL and the MLflow URIs.
+
+With no options everything is under ``./mlruns``: the Optuna study in
+``mlruns/optuna.db``, MLflow in ``sqlite:///mlruns/mlflow.db`` and artifacts in
+``mlruns/artifacts``. Options beat environment variables, which beat the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from search.errors import StorageError
+
+HOME_ENV = "SEARCH_HOME"
+STORAGE_ENV = "SEARCH_STORAGE"
+TRACKING_ENV = "MLFLOW_TRACKING_URI"
+DEFAULT_HOME = "mlruns"
+
+_STORAGE_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
+_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<tail>@)")
+
+
+@dataclass(frozen=True)
+class Location:
+    """The resolved stores of one study."""
+
+    home: Path
+    storage_url: str
+    tracking_uri: str
+    artifact_root: str
+    kt_dir: Path
+
+
+def mask_password(url: str) -> str:
+    """Replaces the password of ``scheme://user:password@host`` with ``***``."""
+    return _PASSWORD.sub(lambda m: f"{m['head']}***{m['tail']}", url)
+
+
+def _sqlite_uri(path: Path) -> str:
+    return f"sqlite:///{path.resolve()}"
+
+
+def check_storage_url(url: str) -> str:
+    """Validates an Optuna RDB or journal storage URL (shape only, not reachability)."""
+    scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
+    if scheme not in _STORAGE_SCHEMES and not url.startswith("journal:"):
+        raise StorageError(
+            f"Malformed storage URL {mask_password(url)!r}; expected an SQLAlchemy URL such as "
+            "'sqlite:///path/optuna.db' or 'postgresql://user:password@host:5432/db', "
+            "or 'journal:///path/journal.log'."
+        )
+    return url
+
+
+def resolve(
+    home: str | os.PathLike | None = None,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+) -> Location:
+    """Resolves the stores from options, then environment variables, then defaults."""
+    home_path = Path(home or os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
+    storage_url = storage or os.environ.get(STORAGE_ENV) or _sqlite_uri(home_path / "optuna.db")
+    tracking = tracking_uri or os.environ.get(TRACKING_ENV) or _sqlite_uri(home_path / "mlflow.db")
+    return Location(
+        home=home_path,
+        storage_url=check_storage_url(storage_url),
+        tracking_uri=tracking,
+        artifact_root=(home_path / "artifacts").as_uri(),
+        kt_dir=home_path / "keras_tuner",
+    )
+
+
+def open_storage(url: str):
+    """Opens an Optuna storage, turning connection errors into one clear line."""
+    import optuna
+    import sqlalchemy.exc
+
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if url.startswith("journal:"):
+            path = url.removeprefix("journal:").removeprefix("//")
+            return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
+        return optuna.storages.RDBStorage(url)
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise StorageError(f"Cannot open storage {mask_password(url)!r}: {mask_password(reason)}") from None

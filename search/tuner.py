@@ -1,0 +1,49 @@
+"""The project's KerasTuner tuner: reports every epoch to the oracle and stops pruned trials."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import keras_tuner
+
+from search.oracle import OptunaOracle
+
+
+class Tuner(keras_tuner.Tuner):
+    """A ``keras_tuner.Tuner`` that reports each epoch to an :class:`OptunaOracle`.
+
+    KerasTuner stopped passing per-epoch results to its oracle in 2021; this tuner
+    reports them from ``on_epoch_end`` and sets ``model.stop_training`` when Optuna's
+    pruner says so (raising ``optuna.TrialPruned`` inside ``fit`` would count as a
+    failed trial). With any other oracle it behaves as ``keras_tuner.Tuner``.
+
+    Args:
+        seed: each trial trains with ``keras.utils.set_random_seed(seed + number)``,
+            so a trial can be reproduced from its number alone.
+        **kwargs: passed to ``keras_tuner.Tuner``.
+    """
+
+    def __init__(self, *args: Any, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seed = seed
+
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.seed is not None:
+            keras.utils.set_random_seed(self.seed + int(trial.trial_id))
+        return super().run_trial(trial, *args, **kwargs)
+
+    def on_epoch_end(self, trial: Any, model: Any, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_end(trial, model, epoch, logs)
+        if isinstance(self.oracle, OptunaOracle) and logs:
+            floats = {k: float(v) for k, v in logs.items() if _is_number(v)}
+            if self.oracle.report(trial.trial_id, epoch, floats):
+                model.stop_training = True
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True

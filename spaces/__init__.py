@@ -1,0 +1,1 @@
+"""The shipped search spaces: ``search run NAME`` runs ``spaces/NAME.py``."""
