@@ -95,14 +95,16 @@ def trials(
 ) -> None:
     """List a study's trials: number, state, value, params, duration, MLflow run id."""
     from search import storage as storage_mod
-    from search.results import open_study, trials_frame
+    from search.results import open_study, trials_frame, trials_records
 
-    frame = trials_frame(open_study(study, storage_mod.resolve(home, storage)))
+    the_study = open_study(study, storage_mod.resolve(home, storage))
+    if format is TableFormat.json:
+        typer.echo(json.dumps(trials_records(the_study), indent=2, default=str))
+        return
+    frame = trials_frame(the_study)
     if format is TableFormat.csv:
         frame = frame.assign(params=frame["params"].map(json.dumps))
         typer.echo(frame.to_csv(index=False), nl=False)
-    elif format is TableFormat.json:
-        typer.echo(frame.to_json(orient="records", indent=2))
     else:
         import pandas as pd
 

@@ -40,12 +40,19 @@ def _row(t: Any) -> dict[str, Any]:
     }
 
 
+COLUMNS = ["number", "state", "value", "params", "duration_s", "mlflow_run_id", "kt_trial_id", "reason"]
+
+
+def trials_records(study: Any) -> list[dict[str, Any]]:
+    """The study's trials as JSON-ready dicts, one per trial, with full-precision values."""
+    return [_row(t) for t in study.get_trials(deepcopy=False)]
+
+
 def trials_frame(study: Any):
     """A pandas DataFrame of the study's trials, one row each."""
     import pandas as pd
 
-    columns = ["number", "state", "value", "params", "duration_s", "mlflow_run_id", "kt_trial_id", "reason"]
-    return pd.DataFrame([_row(t) for t in study.get_trials(deepcopy=False)], columns=columns)
+    return pd.DataFrame(trials_records(study), columns=COLUMNS)
 
 
 def best(study: Any) -> dict[str, Any]:

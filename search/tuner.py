@@ -28,6 +28,12 @@ class Tuner(keras_tuner.Tuner):
         super().__init__(*args, **kwargs)
         self.seed = seed
 
+    def on_trial_begin(self, trial: Any) -> None:
+        super().on_trial_begin(trial)
+        # KerasTuner first saves its state when a trial ends; save it now too, so a
+        # process killed in its first trial still resumes (and retries that trial).
+        self.save()
+
     def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         if self.seed is not None:
             keras.utils.set_random_seed(self.seed + int(trial.trial_id))

@@ -1,0 +1,158 @@
+"""The search CLI: commands, formats, exit codes, one-line errors, the MLflow UI."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+SEARCH = str(Path(sys.executable).parent / "search")
+
+
+def test_help_is_fast_and_imports_no_tensorflow():
+    started = time.monotonic()
+    out = subprocess.run([SEARCH, "--help"], capture_output=True, text=True, check=True)
+    assert "run" in out.stdout and "best" in out.stdout and "ui" in out.stdout
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, search.cli; print('tensorflow' in sys.modules, 'keras' in sys.modules)"],
+        capture_output=True, text=True, check=True,
+    )
+    assert probe.stdout.split() == ["False", "False"]
+    assert time.monotonic() - started < 10  # generous: the figure itself is in the benchmarks
+
+
+def test_run_trials_best_from_the_cli(run_cli, space_path):
+    code, out, err = run_cli("run", space_path("tiny"), "--study", "cli", "--trials", "3", "--epochs", "2",
+                             "--sampler", "random", "--pruner", "none", "--set", "activation=tanh")
+    assert code == 0, err
+    assert "study cli: 3 complete, 0 pruned, 0 failed; best" in out
+
+    code, out, _ = run_cli("trials", "cli")
+    assert code == 0
+    assert out.splitlines()[0].split()[:5] == ["number", "state", "value", "params", "duration_s"]
+    assert out.count("COMPLETE") == 3
+
+    code, out, _ = run_cli("trials", "cli", "--format", "csv")
+    assert code == 0 and out.splitlines()[0].startswith("number,state,value,params,duration_s,mlflow_run_id")
+    assert len(out.splitlines()) == 4
+
+    code, out, _ = run_cli("trials", "cli", "--format", "json")
+    rows = json.loads(out)
+    assert [r["state"] for r in rows] == ["COMPLETE"] * 3
+    assert all(r["params"]["activation"] == "tanh" for r in rows)
+
+    code, out, _ = run_cli("best", "cli", "--format", "json")
+    best = json.loads(out)
+    assert code == 0
+    assert {"study", "trial", "value", "params", "mlflow_run_id"} <= set(best)
+    assert best["value"] == min(r["value"] for r in rows)
+    code, out, _ = run_cli("best", "cli")
+    assert code == 0 and f"trial         {best['trial']}" in out
+
+
+def test_spaces_lists_the_shipped_spaces_with_their_hyperparameters(run_cli):
+    code, out, _ = run_cli("spaces")
+    assert code == 0
+    assert "iq_combiner:" in out
+    assert "setting target: atan2 | add | multiply (default atan2)" in out
+    assert "name: combiner" in out or "combiner" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "tiny_missing.py"], "Space file 'tiny_missing.py' does not exist."),
+        (["run", "nope"], "Unknown space 'nope'; accepted: iq_combiner"),
+        (["run", "iq_combiner", "--sampler", "bogus"], "Unknown sampler 'bogus'; accepted: tpe, random, cmaes, qmc, grid."),
+        (["run", "iq_combiner", "--pruner", "bogus"], "Unknown pruner 'bogus'; accepted: median, percentile, sha, hyperband, wilcoxon, none."),
+        (["run", "iq_combiner", "--trials", "0"], "--trials must be a positive integer, got 0."),
+        (["run", "iq_combiner", "--epochs", "-1"], "--epochs must be a positive integer, got -1."),
+        (["run", "iq_combiner", "--set", "target"], "Invalid --set 'target'; expected NAME=VALUE."),
+        (["run", "iq_combiner", "--set", "target=sine"], "Invalid --set target=sine; accepted: atan2, add, multiply."),
+        (["run", "iq_combiner", "--storage", "bogus://x"], "Malformed storage URL 'bogus://x'"),
+        (["trials", "nope"], "Unknown study 'nope'"),
+        (["best", "nope"], "Unknown study 'nope'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(run_cli, args, message, isolated_home):
+    code, out, err = run_cli(*args)
+    assert code == 2
+    assert err.startswith("error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (isolated_home / "optuna.db").exists() or args[0] != "run"
+
+
+def test_best_of_a_study_without_completed_trials_is_exit_2(run_cli, tmp_path):
+    import optuna
+
+    from search import storage
+
+    optuna.create_study(study_name="empty", storage=storage.open_storage(storage.resolve().storage_url))
+    code, _, err = run_cli("best", "empty")
+    assert code == 2 and "Study 'empty' has no completed trial yet." in err
+
+
+def test_storage_and_tracking_options_override_the_home(run_cli, space_path, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'elsewhere' / 'o.db'}"
+    tracking = f"sqlite:///{tmp_path / 'elsewhere' / 'm.db'}"
+    code, _, err = run_cli("run", space_path("tiny"), "--trials", "1", "--epochs", "1",
+                           "--storage", storage, "--tracking-uri", tracking)
+    assert code == 0, err
+    assert (tmp_path / "elsewhere" / "o.db").is_file() and (tmp_path / "elsewhere" / "m.db").is_file()
+    code, out, _ = run_cli("best", "tiny", "--storage", storage, "--format", "json")
+    assert code == 0 and json.loads(out)["study"] == "tiny"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_ui_serves_the_study_runs_over_the_mlflow_rest_api(run_cli, space_path, isolated_home):
+    code, _, err = run_cli("run", space_path("tiny"), "--study", "ui", "--trials", "2", "--epochs", "1")
+    assert code == 0, err
+    port = _free_port()
+    env = {**os.environ, "SEARCH_HOME": str(isolated_home)}
+    proc = subprocess.Popen([SEARCH, "ui", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    base = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                experiment = _get(f"{base}/experiments/get-by-name?experiment_name=ui")["experiment"]
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("search ui did not answer on 127.0.0.1") from None
+                time.sleep(1)
+        request = urllib.request.Request(
+            f"{base}/runs/search", data=json.dumps({"experiment_ids": [experiment["experiment_id"]]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            runs = json.loads(response.read())["runs"]
+        roles = sorted(next(t["value"] for t in r["data"]["tags"] if t["key"] == "search.role") for r in runs)
+        assert roles == ["study", "trial", "trial"]
+        parent = next(r for r in runs if {"key": "search.role", "value": "study"} in r["data"]["tags"])
+        for run in runs:
+            tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+            if tags["search.role"] == "trial":
+                assert tags["mlflow.parentRunId"] == parent["info"]["run_id"]
+                assert {p["key"] for p in run["data"]["params"]} >= {"units", "lr", "activation"}
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
