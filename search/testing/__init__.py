@@ -1,0 +1,17 @@
+"""Shared contract checks for the project's components (used by the tests)."""
+
+from __future__ import annotations
+
+from search.testing.layer_contract import (
+    LayerContractError,
+    ReloadJob,
+    check_layer,
+    verify_reload_in_fresh_process,
+)
+
+__all__ = [
+    "LayerContractError",
+    "ReloadJob",
+    "check_layer",
+    "verify_reload_in_fresh_process",
+]
