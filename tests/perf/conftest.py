@@ -1,0 +1,3 @@
+"""Benchmarks are scripts, not tests: keep pytest from collecting this folder."""
+
+collect_ignore_glob = ["*"]
