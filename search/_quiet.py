@@ -2,7 +2,8 @@
 
 TensorFlow 2.21 writes its oneDNN/CUDA/CPU-feature lines to file descriptor 2 before
 its logging is initialised, so ``TF_CPP_MIN_LOG_LEVEL`` cannot silence them; they are
-discarded by pointing fd 2 at /dev/null while TensorFlow is imported. An import error
+discarded by pointing fd 2 at /dev/null while TensorFlow is imported and its devices
+are discovered (on a machine without a GPU driver, cuInit logs an error line). An import error
 is re-raised with the real stderr back in place.
 """
 
@@ -25,7 +26,10 @@ def quiet_imports() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         try:
             os.dup2(devnull, 2)
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            # Device discovery (cuInit) logs too; do it now, while fd 2 is discarded.
+            tensorflow.config.list_physical_devices()
         finally:
             os.dup2(saved, 2)
             os.close(saved)
