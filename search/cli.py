@@ -168,6 +168,12 @@ def ui(
     raise typer.Exit(serve(host, port, home=home, tracking_uri=tracking_uri))
 
 
+# [baseline command: issue 4]
+
+
+# [export command: issue 6]
+
+
 def main() -> None:
     """Entry point of the ``search`` console script."""
     try:

@@ -116,6 +116,7 @@ def _search(config, space, study, loc, settings, fixed, epochs, budget, data) ->
     import keras_tuner
 
     from search import distributions
+    from search.hooks import default_listeners, default_trial_hooks
     from search.oracle import OptunaOracle
     from search.progress import StudyProgress
     from search.samplers import make_sampler
@@ -135,12 +136,14 @@ def _search(config, space, study, loc, settings, fixed, epochs, budget, data) ->
         oracle = OptunaOracle(
             objective=keras_tuner.Objective(space.objective, space.direction),
             max_trials=budget, study=study, hyperparameters=hp, timeout=config.timeout,
-            listeners=[tracker] + ([progress] if progress else []), seed=config.seed,
+            listeners=[tracker, *([progress] if progress else []), *default_listeners(study, tracker)],
+            seed=config.seed,
             max_consecutive_failed_trials=config.max_consecutive_failures,
         )
         tuner = Tuner(
             oracle=oracle, hypermodel=space.hypermodel(), directory=str(loc.kt_dir),
             project_name=name, overwrite=False, seed=config.seed,
+            trial_hooks=default_trial_hooks(space), space=space, tracker=tracker,
         )
         if config.sampler == "grid":
             study.sampler = make_sampler("grid", config.seed, grid=distributions.grid(oracle.hyperparameters))

@@ -155,13 +155,45 @@ class Tracker(TrialListener):
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
         self.client.set_terminated(run_id, status=_RUN_STATUS.get(name, "FAILED"))
 
-    def log_trial_metrics(self, trial_id: str, metrics: dict[str, float]) -> None:
-        """Logs extra end-of-trial metrics (a space's ``evaluate``) on the trial's run."""
+    def trial_run_id(self, trial_id: str) -> str | None:
+        """The MLflow run id of the running attempt of KerasTuner trial ``trial_id``."""
+        return self._runs.get(trial_id)
+
+    def log_trial_metrics(self, trial_id: str, metrics: dict[str, float], step: int = 0) -> None:
+        """Logs extra metrics on the trial's run."""
         from mlflow.entities import Metric
 
         run_id = self._runs.get(trial_id)
         if run_id and metrics:
-            self.client.log_batch(run_id, metrics=[Metric(k, float(v), _now_ms(), 0) for k, v in metrics.items()])
+            ts = _now_ms()
+            self.client.log_batch(run_id, metrics=[Metric(k, float(v), ts, step) for k, v in metrics.items()])
+
+    def set_trial_tags(self, trial_id: str, tags: dict[str, str]) -> None:
+        """Sets tags on the trial's run."""
+        from mlflow.entities import RunTag
+
+        run_id = self._runs.get(trial_id)
+        if run_id and tags:
+            self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+
+    def log_trial_artifact(self, trial_id: str, local_path: str, artifact_path: str | None = None) -> None:
+        """Logs a file or a folder on the trial's run."""
+        run_id = self._runs.get(trial_id)
+        if run_id:
+            self._log_artifact(run_id, local_path, artifact_path)
+
+    def log_parent_artifact(self, local_path: str, artifact_path: str | None = None) -> None:
+        """Logs a file or a folder on the parent (study) run."""
+        if self.parent_run_id:
+            self._log_artifact(self.parent_run_id, local_path, artifact_path)
+
+    def _log_artifact(self, run_id: str, local_path: str, artifact_path: str | None) -> None:
+        from pathlib import Path
+
+        if Path(local_path).is_dir():
+            self.client.log_artifacts(run_id, local_path, artifact_path)
+        else:
+            self.client.log_artifact(run_id, local_path, artifact_path)
 
     def close_open_runs(self, status: str = "KILLED", reason: str = "interrupted") -> None:
         """Ends every trial run still open (on interrupt or crash), then nothing is RUNNING."""

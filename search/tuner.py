@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 import keras_tuner
 
+from search.hooks import TrialContext, TrialHook
 from search.oracle import OptunaOracle
 
 
@@ -21,12 +23,35 @@ class Tuner(keras_tuner.Tuner):
     Args:
         seed: each trial trains with ``keras.utils.set_random_seed(seed + number)``,
             so a trial can be reproduced from its number alone.
+        trial_hooks: :class:`search.hooks.TrialHook` objects; each makes a Keras
+            callback for every trial execution.
+        space: the :class:`search.spaces.Space` being searched (for hooks).
+        tracker: the MLflow :class:`search.tracking.Tracker` (for hooks).
         **kwargs: passed to ``keras_tuner.Tuner``.
     """
 
-    def __init__(self, *args: Any, seed: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        seed: int | None = None,
+        trial_hooks: Sequence[TrialHook] = (),
+        space: Any = None,
+        tracker: Any = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.seed = seed
+        self.trial_hooks = list(trial_hooks)
+        self.space = space
+        self.tracker = tracker
+
+    def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        # KerasTuner's documented override point; kwargs are this execution's own copy,
+        # so hook callbacks are added here, after KerasTuner's deep copy of `callbacks`.
+        context = TrialContext(self, trial, args, kwargs)
+        made = [hook.callback(context) for hook in self.trial_hooks]
+        kwargs["callbacks"] = [*kwargs.get("callbacks", []), *(c for c in made if c is not None)]
+        return super()._build_and_fit_model(trial, *args, **kwargs)
 
     def on_trial_begin(self, trial: Any) -> None:
         super().on_trial_begin(trial)
