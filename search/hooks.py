@@ -85,9 +85,14 @@ class TrialHook:
         raise NotImplementedError
 
 
+def space_trial_hooks(space: Any) -> list[TrialHook]:
+    """The space's own hooks: its module's optional ``TRIAL_HOOKS`` list of :class:`TrialHook`."""
+    return list(getattr(getattr(space, "module", None), "TRIAL_HOOKS", ()) or ())
+
+
 def default_trial_hooks(space: Any) -> list[TrialHook]:
     """The hooks ``search run`` attaches to every trial of ``space``."""
-    hooks: list[TrialHook] = []
+    hooks: list[TrialHook] = space_trial_hooks(space)
     # [trial hooks: issue 5 (doctor, plots)]
     # [trial hooks: issue 6 (probe batch, best checkpoint)]
     return hooks

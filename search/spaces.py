@@ -8,7 +8,9 @@ A space module defines:
   or ``((x, y), (x_val, y_val))``;
 - ``OBJECTIVE``: the metric to optimise, ``"val_loss"`` or ``("val_accuracy", "max")``
   (default ``"val_loss"``, minimised; ``val_*`` names minimise unless they are
-  accuracies/AUC-like, as in KerasTuner);
+  accuracies/AUC-like, as in KerasTuner), or a function ``OBJECTIVE(settings)``
+  returning one of those when the metric depends on a setting (resolved by
+  :meth:`Space.with_settings`; ``load_space`` resolves it with the defaults);
 - ``EPOCHS``: default epochs per trial (default 10);
 - optionally ``SETTINGS``: ``{name: [default, other, ...]}`` fixed, non-searched
   settings chosen with ``--set name=value``: each is passed to ``load_data`` and
@@ -24,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
@@ -61,6 +63,11 @@ class Space:
 
     def default_settings(self) -> dict[str, Any]:
         return {name: values[0] for name, values in self.settings.items()}
+
+    def with_settings(self, settings: dict[str, Any]) -> Space:
+        """This space with its objective resolved for ``settings`` (a callable ``OBJECTIVE``)."""
+        objective, direction = _objective(self.module, self.path, settings)
+        return replace(self, objective=objective, direction=direction)
 
     def hypermodel(self):
         """The space as a ``keras_tuner.HyperModel``."""
@@ -110,8 +117,14 @@ def _import(path: Path) -> ModuleType:
     return module
 
 
-def _objective(module: ModuleType, path: Path) -> tuple[str, str]:
+def _objective(module: ModuleType, path: Path, settings: dict[str, Any] | None = None) -> tuple[str, str]:
     objective = getattr(module, "OBJECTIVE", "val_loss")
+    if callable(objective) and not hasattr(objective, "direction"):
+        defaults = {k: v[0] for k, v in (getattr(module, "SETTINGS", None) or {}).items()}
+        try:
+            objective = objective({**defaults, **(settings or {})})
+        except Exception as e:  # the space's own bug: say where
+            raise SpaceError(f"Space {str(path)!r}: OBJECTIVE(settings) failed: {type(e).__name__}: {e}") from None
     if isinstance(objective, str):
         name = objective
         maximise = any(k in name for k in ("acc", "auc", "precision", "recall", "f1"))
@@ -122,7 +135,7 @@ def _objective(module: ModuleType, path: Path) -> tuple[str, str]:
         return str(objective[0]), objective[1]
     raise SpaceError(
         f"Space {str(path)!r}: OBJECTIVE={objective!r} is not accepted; use a metric name, "
-        "(name, 'min'|'max') or a keras_tuner.Objective."
+        "(name, 'min'|'max'), a keras_tuner.Objective, or a function of the settings returning one."
     )
 
 

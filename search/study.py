@@ -104,6 +104,7 @@ def run_study(config: StudyConfig) -> StudyResult:
     name = config.study or space.name
     loc = storage_mod.resolve(config.home, config.storage, config.tracking_uri)
     settings, fixed = resolve_sets(space, config.sets)
+    space = space.with_settings(settings)  # an OBJECTIVE(settings) function resolves here
     epochs = config.epochs or space.epochs
     data = load_data(space, config.seed, settings)
 
