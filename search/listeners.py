@@ -17,6 +17,9 @@ class TrialListener:
     def epoch_ended(self, oracle: Any, trial_id: str, step: int, logs: dict[str, float]) -> None:
         """Epoch ``step`` of trial ``trial_id`` ended with metrics ``logs``."""
 
+    def trial_lost(self, oracle: Any, frozen_trial: Any, reason: str) -> None:
+        """A trial whose process died was failed (``frozen_trial`` as it was, RUNNING)."""
+
     def trial_ended(
         self, oracle: Any, trial: Any, number: int, state: Any, value: float | None, reason: str | None
     ) -> None:

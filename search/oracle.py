@@ -56,6 +56,11 @@ class OptunaOracle(keras_tuner.Oracle):
         timeout: no new trial starts after this many seconds.
         listeners: notified when trials start, finish an epoch and end (MLflow
             tracking, progress display).
+        heartbeat: a :class:`search.heartbeat.Heartbeat` that beats for this process's
+            running trials (RDB storages with heartbeats enabled).
+        stale_trials: a :class:`search.heartbeat.StaleTrials` filled by the storage's
+            stale-trial callback; each stale trial of a dead worker is retried here with
+            the same values.
         **kwargs: passed to ``keras_tuner.Oracle`` (``hyperparameters``,
             ``max_retries_per_trial``, ``max_consecutive_failed_trials``, ...).
     """
@@ -72,6 +77,8 @@ class OptunaOracle(keras_tuner.Oracle):
         pruner: optuna.pruners.BasePruner | None = None,
         timeout: float | None = None,
         listeners: Sequence[TrialListener] = (),
+        heartbeat: Any = None,
+        stale_trials: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(objective=objective, max_trials=max_trials, **kwargs)
@@ -95,6 +102,8 @@ class OptunaOracle(keras_tuner.Oracle):
         self.study = study
         self.timeout = timeout
         self.listeners = list(listeners)
+        self.heartbeat = heartbeat
+        self.stale_trials = stale_trials
         self._started = time.monotonic()
         self._running: dict[str, optuna.Trial] = {}  # KT trial id -> its live Optuna trial
         self._numbers: dict[str, int] = {}  # KT trial id -> its latest Optuna trial number
@@ -112,9 +121,14 @@ class OptunaOracle(keras_tuner.Oracle):
         otrial = self.study.ask()
         trial_id = trial_id or self.trial_id_for(otrial.number)
         otrial.set_user_attr(ATTR_KT_TRIAL_ID, trial_id)
+        self._track(trial_id, otrial)
+        return otrial
+
+    def _track(self, trial_id: str, otrial: optuna.Trial) -> None:
         self._running[trial_id] = otrial
         self._numbers[trial_id] = otrial.number
-        return otrial
+        if self.heartbeat is not None:
+            self.heartbeat.add(otrial._trial_id)
 
     @staticmethod
     def trial_id_for(number: int) -> str:
@@ -142,9 +156,12 @@ class OptunaOracle(keras_tuner.Oracle):
         """Creates the next trial: a retry first, else a new Optuna trial."""
         if tuner_id in self.ongoing_trials:
             return self.ongoing_trials[tuner_id]
+        adopted = self._adopt_stale(tuner_id)
+        if adopted is not None:
+            return adopted
         if self._retry_queue:
             trial = super().create_trial(tuner_id)  # pops the retry queue
-            self._reask_same(trial)
+            self._reask_same(trial, self._numbers.get(trial.trial_id))
             self._notify("trial_started", self, trial, self._running[trial.trial_id])
             return trial
         if self._stop_reason():
@@ -165,10 +182,38 @@ class OptunaOracle(keras_tuner.Oracle):
         self._notify("trial_started", self, trial, otrial)
         return trial
 
-    def _reask_same(self, trial: kt_trial.Trial) -> None:
+    def _adopt_stale(self, tuner_id: str) -> kt_trial.Trial | None:
+        """Fails the trials of dead workers and retries one of them here, same values."""
+        if self.stale_trials is None:
+            return None
+        optuna.storages.fail_stale_trials(self.study)  # fills self.stale_trials
+        for frozen in self.stale_trials.pop_all():
+            self._notify("trial_lost", self, frozen, "worker lost: no heartbeat")
+            self.stale_trials.pending.append(frozen)
+        while self.stale_trials.pending:
+            frozen = self.stale_trials.pending.pop(0)
+            trial_id = frozen.user_attrs.get(ATTR_KT_TRIAL_ID)
+            values = frozen.user_attrs.get(ATTR_VALUES)
+            if trial_id is None or values is None or trial_id in self.trials:
+                continue
+            hps = self.hyperparameters.copy()
+            hps.values = dict(values)
+            trial = kt_trial.Trial(hyperparameters=hps, trial_id=trial_id, status=TrialStatus.RUNNING)
+            self.tuner_ids.add(tuner_id)
+            self.trials[trial_id] = trial
+            self.ongoing_trials[tuner_id] = trial
+            self.start_order.append(trial_id)
+            self._reask_same(trial, frozen.number)
+            self._save_trial(trial)
+            self.save()
+            self._display.on_trial_begin(trial)
+            self._notify("trial_started", self, trial, self._running[trial_id])
+            return trial
+        return None
+
+    def _reask_same(self, trial: kt_trial.Trial, old: int | None) -> None:
         """Retries ``trial`` in Optuna: fails its stale trial, asks one with the same values."""
         trial_id = trial.trial_id
-        old = self._numbers.get(trial_id)
         if old is not None:
             if self.study.get_trials(deepcopy=False)[old].state == TrialState.RUNNING:
                 self.study.tell(old, state=TrialState.FAIL, skip_if_finished=True)
@@ -185,8 +230,7 @@ class OptunaOracle(keras_tuner.Oracle):
         # first (enqueue_trial can be popped by any worker), so create it directly.
         new_id = self.study._storage.create_new_trial(self.study._study_id, template_trial=template)
         otrial = optuna.Trial(self.study, new_id)
-        self._running[trial_id] = otrial
-        self._numbers[trial_id] = otrial.number
+        self._track(trial_id, otrial)
         self._pruned.pop(trial_id, None)
 
     # -- per-epoch reports ---------------------------------------------------------------
@@ -222,6 +266,8 @@ class OptunaOracle(keras_tuner.Oracle):
         otrial = self._running.pop(trial_id, None)
         if otrial is None:
             return
+        if self.heartbeat is not None:
+            self.heartbeat.remove(otrial._trial_id)
         retrying = trial_id in self._retry_queue
         # Hyperparameters first declared in fit() join the values only now.
         otrial.set_user_attr(ATTR_VALUES, _jsonable(trial.hyperparameters.values))
@@ -271,6 +317,31 @@ class OptunaOracle(keras_tuner.Oracle):
     def _notify(self, event: str, *args: Any) -> None:
         for listener in self.listeners:
             getattr(listener, event)(*args)
+
+    def reload(self) -> None:
+        """Reloads KerasTuner's state and reconciles its interrupted trials with Optuna.
+
+        KerasTuner puts every trial that was running when the process ended in the
+        retry queue. Its Optuna trial is failed here if still RUNNING (this trial
+        folder belongs to one process at a time, so that process is gone); a trial that
+        another worker already failed and retried is not retried twice.
+        """
+        super().reload()
+        trials = None
+        for trial_id in list(self._retry_queue):
+            number = self._numbers.get(trial_id)
+            if number is None:
+                continue
+            trials = trials or self.study.get_trials(deepcopy=False)
+            frozen = trials[number]
+            if frozen.state == TrialState.RUNNING:
+                reason = "interrupted: the process running it ended"
+                optuna.Trial(self.study, frozen._trial_id).set_user_attr(ATTR_FAIL_REASON, reason)
+                self.study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+                self._notify("trial_lost", self, frozen, reason)
+            elif any(t.user_attrs.get(ATTR_RETRY_OF) == number for t in trials):
+                self._retry_queue.remove(trial_id)
+                self.trials[trial_id].status = TrialStatus.FAILED
 
     # -- state (saved beside KerasTuner's own, so reload() keeps the Optuna links) ----------
     def get_state(self) -> dict[str, Any]:

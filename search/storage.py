@@ -73,8 +73,29 @@ def resolve(
     )
 
 
-def open_storage(url: str):
-    """Opens an Optuna storage, turning connection errors into one clear line."""
+# SQLite waits this long for a lock before "database is locked" (several local workers).
+SQLITE_BUSY_TIMEOUT_S = 120
+
+
+def sqlite_wal(path: str | Path) -> None:
+    """Puts an SQLite database in WAL mode (persistent): readers never block the writer."""
+    import sqlite3
+
+    with sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+
+
+def open_storage(url: str, heartbeat: tuple[int, int] | None = None, on_stale=None):
+    """Opens an Optuna storage, turning connection errors into one clear line.
+
+    Args:
+        url: an SQLAlchemy URL or ``journal:///path``.
+        heartbeat: ``(interval, grace)`` seconds to enable Optuna's heartbeat tables (RDB only).
+        on_stale: called with ``(study, frozen_trial)`` for each stale trial this process fails.
+
+    SQLite databases are put in WAL mode with a long busy timeout, which is what lets
+    several local worker processes share one study without "database is locked".
+    """
     import optuna
     import sqlalchemy.exc
 
@@ -84,7 +105,18 @@ def open_storage(url: str):
         if url.startswith("journal:"):
             path = url.removeprefix("journal:").removeprefix("//")
             return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
-        return optuna.storages.RDBStorage(url)
-    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as e:
+        kwargs = {}
+        if url.startswith("sqlite"):
+            kwargs["engine_kwargs"] = {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
+        else:
+            kwargs["engine_kwargs"] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+        if heartbeat is not None:
+            kwargs.update(heartbeat_interval=heartbeat[0], grace_period=heartbeat[1],
+                          heartbeat_stale_trial_callback=on_stale)
+        storage = optuna.storages.RDBStorage(url, **kwargs)
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            sqlite_wal(url.removeprefix("sqlite:///"))
+        return storage
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, TypeError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise StorageError(f"Cannot open storage {mask_password(url)!r}: {mask_password(reason)}") from None

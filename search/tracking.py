@@ -155,6 +155,23 @@ class Tracker(TrialListener):
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
         self.client.set_terminated(run_id, status=_RUN_STATUS.get(name, "FAILED"))
 
+    def trial_lost(self, oracle: Any, frozen_trial: Any, reason: str) -> None:
+        """Closes the MLflow run of a trial whose process died (it would stay RUNNING)."""
+        run_id = frozen_trial.user_attrs.get("mlflow_run_id")
+        if run_id:
+            self.close_run(run_id, "FAILED", reason)
+
+    def close_run(self, run_id: str, status: str, reason: str) -> bool:
+        """Ends run ``run_id`` with ``status`` if it is still RUNNING; True if it was."""
+        from mlflow.entities import RunTag
+
+        if self.client.get_run(run_id).info.status != "RUNNING":
+            return False
+        tags = [RunTag(TAG_STATE, "FAIL"), RunTag(TAG_FAIL_REASON, reason)]
+        self.client.log_batch(run_id, tags=tags)
+        self.client.set_terminated(run_id, status=status)
+        return True
+
     def trial_run_id(self, trial_id: str) -> str | None:
         """The MLflow run id of the running attempt of KerasTuner trial ``trial_id``."""
         return self._runs.get(trial_id)
