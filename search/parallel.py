@@ -1,0 +1,132 @@
+"""``search run --workers N``: N local worker processes on one study, one progress display.
+
+The study and the parent MLflow run are created here; each worker is a
+``search worker`` process (TensorFlow limited to its share of the cores) whose trials
+nest under that parent run. Progress is read back from the Optuna storage, so it shows
+every worker's trials. Ctrl-C or SIGTERM is passed on to the workers, which end their
+running trials (FAIL, run closed) before exiting.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from search.errors import StudyFailedError
+
+POLL_S = 1.0
+
+
+def worker_command(plan: Any, index: int) -> list[str]:
+    """The command line of local worker ``index``."""
+    command = [
+        sys.executable, "-m", "search.cli", "worker", plan.study.study_name,
+        "--home", str(plan.loc.home), "--storage", plan.loc.storage_url,
+        "--tracking-uri", plan.loc.tracking_uri, "--worker-index", str(index), "--no-progress",
+    ]
+    if plan.timeout is not None:
+        command += ["--timeout", str(plan.timeout)]
+    return command
+
+
+def worker_env(workers: int) -> dict[str, str]:
+    """The environment of a worker: TensorFlow and BLAS limited to its share of the cores."""
+    share = max(1, (os.cpu_count() or 1) // workers)
+    env = dict(os.environ)
+    env.update({
+        "TF_NUM_INTRAOP_THREADS": str(share), "TF_NUM_INTEROP_THREADS": "1",
+        "OMP_NUM_THREADS": str(share), "TF_CPP_MIN_LOG_LEVEL": "2",
+    })
+    return env
+
+
+def run_local_workers(plan: Any, workers: int) -> Any:
+    """Starts ``workers`` worker processes on the study and waits for them."""
+    from search.study import count_used, summarize
+    from search.tracking import Tracker
+
+    study = plan.study
+    tracker = Tracker(plan.loc.tracking_uri, study.study_name, plan.loc.artifact_root)
+    tracker.start_parent({**plan.parent_params, "workers": workers})
+    study.set_user_attr("parent_run_id", tracker.parent_run_id)
+    procs = [
+        subprocess.Popen(worker_command(plan, i), env=worker_env(workers), start_new_session=True)
+        for i in range(workers)
+    ]
+    status = "FAILED"
+    try:
+        _watch(plan, procs, count_used)
+        codes = [p.wait() for p in procs]
+        status = "FINISHED" if all(c == 0 for c in codes) else "FAILED"
+        if any(c != 0 for c in codes):
+            raise StudyFailedError(f"{sum(c != 0 for c in codes)} of {workers} workers failed (exit codes {codes}).")
+    except KeyboardInterrupt:
+        status = "KILLED"
+        _stop(procs)
+        raise
+    finally:
+        _stop(procs)
+        result = summarize(study, tracker.parent_run_id, plan.loc)
+        summary = {"complete": result.complete, "pruned": result.pruned, "failed": result.failed}
+        if result.best_value is not None:
+            summary[f"best_{plan.space.objective}"] = result.best_value
+        tracker.end_parent(status, summary)
+    return result
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM to running workers (they end their trials cleanly), then wait; SIGKILL late ones."""
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def _watch(plan: Any, procs: list[subprocess.Popen], count_used: Any) -> None:
+    """Shows the combined progress of all workers, read from the storage, until they exit."""
+    from optuna.trial import TrialState
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console(stderr=True)
+    seen: set[int] = set()
+    with Live(console=console, refresh_per_second=2, transient=True) as live:
+        while any(p.poll() is None for p in procs):
+            trials = plan.study.get_trials(deepcopy=False)
+            for t in trials:
+                if t.state.is_finished() and t.number not in seen:
+                    seen.add(t.number)
+                    detail = f"{plan.space.objective}={t.value:.6g}" if t.value is not None else (
+                        t.user_attrs.get("fail_reason") or t.user_attrs.get("pruned_by") or "")
+                    console.print(f"trial {t.number:>4} {t.state.name:<8} {detail}", highlight=False)
+            live.update(_status_line(plan, trials, count_used, len(procs)))
+            time.sleep(POLL_S)
+
+
+def _status_line(plan: Any, trials: list, count_used: Any, workers: int) -> str:
+    from optuna.trial import TrialState
+
+    counts = {s: sum(t.state == s for t in trials) for s in TrialState}
+    done = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    better = max if plan.space.direction == "max" else min
+    best = f"{better(done):.4g}" if done else "-"
+    running = [
+        f"#{t.number} epoch {max(t.intermediate_values, default=-1) + 1}/{plan.epochs}"
+        for t in trials if t.state == TrialState.RUNNING
+    ]
+    used = sum(1 for t in trials if "retry_of" not in t.user_attrs)
+    return (
+        f"{workers} workers · trials {used}/{plan.budget} · complete {counts[TrialState.COMPLETE]} · "
+        f"pruned {counts[TrialState.PRUNED]} · failed {counts[TrialState.FAIL]} · best {best}"
+        + (f" · running {', '.join(running)}" if running else "")
+    )

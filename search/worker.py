@@ -1,0 +1,70 @@
+"""``search worker``: join an existing study from any machine and run its trials."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+from search import storage as storage_mod
+from search.errors import UsageError
+
+
+def run_worker(
+    study_name: str,
+    *,
+    home: str | None = None,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    trials: int | None = None,
+    timeout: float | None = None,
+    progress: bool = True,
+    worker_index: int | None = None,
+) -> Any:
+    """Runs trials of study ``study_name`` until its stored budget, ``trials`` or ``timeout``.
+
+    The study's space, settings, fixed hyperparameters, epochs, sampler, pruner and seed
+    are those stored when ``search run`` created it; trials nest under that invocation's
+    MLflow parent run. Each worker seeds its sampler differently (seed + a hash of its
+    id), so workers never propose identical trials; training seeds stay ``seed + trial
+    number``.
+    """
+    from search.data import load_data
+    from search.results import require_study
+    from search.runner import Plan, execute, space_for_study, worker_id
+    from search.study import DEFAULT_TRIALS, open_study_storage
+
+    if trials is not None and trials < 1:
+        raise UsageError(f"--trials must be a positive integer, got {trials}.")
+    if timeout is not None and not timeout > 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {timeout}.")
+    loc = storage_mod.resolve(home, storage, tracking_uri)
+    ostorage, stale = open_study_storage(loc.storage_url)
+    study = require_study(study_name, loc, ostorage)
+    attrs = study.user_attrs
+    space = space_for_study(attrs)
+    settings = dict(attrs.get("settings") or {})
+    space = space.with_settings(settings)
+    seed = int(attrs.get("seed", 0))
+    epochs = int(attrs.get("epochs") or space.epochs)
+    data = load_data(space, seed, settings)
+
+    import optuna
+
+    from search.samplers import make_pruner, make_sampler
+
+    sampler_name = attrs.get("sampler", "tpe")
+    me = worker_id() if worker_index is None else f"{worker_id()}#{worker_index}"
+    sampler_seed = seed + zlib.crc32(me.encode()) % 100_000
+    study = optuna.load_study(
+        study_name=study_name, storage=ostorage,
+        sampler=make_sampler("random" if sampler_name == "grid" else sampler_name, sampler_seed),
+        pruner=make_pruner(attrs.get("pruner", "median"), epochs),
+    )
+    plan = Plan(
+        study=study, stale=stale, space=space, loc=loc, settings=settings, fixed=dict(attrs.get("fixed") or {}),
+        epochs=epochs, budget=int(attrs.get("max_trials") or DEFAULT_TRIALS), data=data,
+        sampler=sampler_name, pruner=attrs.get("pruner", "median"), seed=seed, timeout=timeout,
+        max_local_trials=trials, join_parent_run=attrs.get("parent_run_id"), progress=progress, worker=True,
+        parent_params={"study": study_name, "role": "worker", "worker": me},
+    )
+    return execute(plan)
