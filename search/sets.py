@@ -79,6 +79,33 @@ def declared_space(space: Any, settings: dict[str, Any]):
     return hp
 
 
+def fixed_space(space: Any, settings: dict[str, Any], fixed: dict[str, Any]):
+    """The oracle's starting hyperparameters: the settings and the ``--set`` values as ``hp.Fixed``.
+
+    KerasTuner tells hyperparameters apart by name *and* conditions: a value fixed for a
+    hyperparameter that ``build`` declares inside a ``conditional_scope`` must be a
+    ``Fixed`` under the same conditions, declared after its parents (so the walk that
+    suggests values meets the parents first), or the conditional one is sampled anyway.
+    So when a fixed hyperparameter is conditional, the whole declared space is
+    registered in ``build``'s order, with the fixed ones replaced.
+    """
+    import keras_tuner
+    from keras_tuner.engine.hyperparameters import Fixed
+
+    hp = keras_tuner.HyperParameters()
+    for name, value in settings.items():
+        hp.Fixed(name, value)
+    declared = declared_space(space, settings).space if fixed else []
+    if not any(d.conditions for d in declared if d.name in fixed):
+        for name, value in fixed.items():
+            hp.Fixed(name, value)
+        return hp
+    for d in declared:
+        if d.name not in settings:
+            hp.merge([Fixed(d.name, fixed[d.name], conditions=d.conditions) if d.name in fixed else d])
+    return hp
+
+
 def resolve_sets(space: Any, sets: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Splits ``--set`` pairs into space settings and fixed hyperparameters, typed and checked.
 
