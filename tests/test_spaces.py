@@ -1,0 +1,123 @@
+"""Every shipped space keeps the contract; each space's own promises (objective, hooks, data)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from search import StudyConfig, run_study
+from search import storage as storage_mod
+from search.spaces import list_spaces, load_space
+from search.testing import check_space
+
+# Settings that make a space's data small enough for a test (the every-space check uses them).
+SMALL = {"iq_combiner": {"n_train": "256"}, "prototype_rbf": {"dataset": "iris"}}
+
+
+@pytest.mark.parametrize("name", list_spaces())
+def test_every_space_builds_trains_and_every_variable_gets_a_gradient(name):
+    check = check_space(name, SMALL.get(name, {}), epochs=1)
+    assert len(check.variants) > 1 and math.isfinite(check.trial_value)
+
+
+def _trial_run(study: str):
+    client = MlflowClient(storage_mod.resolve().tracking_uri)
+    experiment = client.get_experiment_by_name(study)
+    runs = client.search_runs([experiment.experiment_id], filter_string="tags.`search.role` = 'trial'")
+    assert len(runs) == 1
+    return client, runs[0]
+
+
+# -- iq_combiner ---------------------------------------------------------------------------------
+
+def test_iq_objective_follows_the_target_and_losses_match_the_library():
+    from search.losses import LOSSES
+
+    space = load_space("iq_combiner")
+    iq = space.module
+    assert (space.objective, space.direction) == ("val_circ_mse", "min")
+    assert space.with_settings({"target": "add", "n_train": 1024}).objective == "val_mse"
+    assert space.with_settings({"target": "multiply", "n_train": 1024}).objective == "val_mse"
+    assert set(iq.ANGLE_LOSSES) == set(LOSSES) and set(iq.IQ_LOSSES) <= set(LOSSES)
+
+
+def test_iq_data_is_the_seeds_tukey_filtered_iq_mix():
+    from scipy.signal import windows
+
+    iq = load_space("iq_combiner").module
+    ([x_i, x_q], y), ([v_i, _], _) = iq.load_data(3, target="atan2", n_train=8)
+    assert x_i.shape == (8, 512, 1) and y.shape == (8, 512 - 63, 1) and v_i.shape == (256, 512, 1)
+    b = windows.tukey(64)
+    f_i = np.convolve(b, x_i[0, :, 0].astype(np.float64), mode="valid")
+    f_q = np.convolve(b, x_q[0, :, 0].astype(np.float64), mode="valid")
+    np.testing.assert_allclose(y[0, :, 0], np.arctan2(f_q, f_i), atol=1e-4)
+    again = iq.load_data(3, target="add", n_train=8)
+    np.testing.assert_allclose(again[0][1][0, :, 0], f_q + f_i, rtol=1e-4, atol=1e-4)
+
+
+def test_iq_success_needs_the_angle_and_both_kernels():
+    iq = load_space("iq_combiner").module
+    good = {"val_circ_mse": 1e-4}
+    assert iq.succeeded("atan2", good, (0.99995, 0.99999), (3.0, 3.0))  # scale is free for atan2
+    assert not iq.succeeded("atan2", good, (0.99995, 0.9998), (1.0, 1.0))
+    assert not iq.succeeded("atan2", {"val_circ_mse": 2e-3}, (1.0, 1.0), (1.0, 1.0))
+    assert iq.succeeded("add", {}, (1.0, 1.0), (1.005, 0.995))
+    assert not iq.succeeded("add", {}, (1.0, 1.0), (1.02, 1.0))
+    assert iq.succeeded("multiply", {}, (-1.0, -1.0), (2.0, 0.5))  # a common sign flip and scale
+    assert not iq.succeeded("multiply", {}, (-1.0, 1.0), (1.0, 1.0))
+
+
+def test_iq_seed_configuration_runs_as_one_fixed_trial_with_recovery_logged():
+    seed_config = {"combiner": "atan2", "loss": "mse", "optimizer": "sgd", "init": "glorot",
+                   "learning_rate": "0.01", "batch_size": "32", "n_train": "256"}
+    result = run_study(StudyConfig(space="iq_combiner", study="seed-config", trials=1, epochs=2,
+                                   sets=seed_config, progress=False))
+    assert result.complete == 1
+    assert result.best_params == {"target": "atan2", **seed_config, "learning_rate": 0.01, "batch_size": 32,
+                                  "n_train": 256}
+    client, run = _trial_run("seed-config")
+    for name in ("kernel_cosine_I", "kernel_cosine_Q", "val_mean_angle_error_deg", "success"):
+        assert [m.step for m in client.get_metric_history(run.info.run_id, name)] == [0, 1]
+    assert run.data.tags["iq.epochs_to_success"] == "never"
+    assert abs(run.data.metrics["kernel_cosine_I"]) < 0.9
+
+
+# -- prototype_rbf -------------------------------------------------------------------------------
+
+def test_prototype_split_is_fixed_stratified_and_standardised_on_training_rows_only():
+    from search import datasets
+
+    proto = load_space("prototype_rbf").module
+    (x, y), (x_val, y_val) = proto.load_data(0, dataset="wine", fold=2)
+    (same, _), _ = proto.load_data(9, dataset="wine", fold=2)
+    np.testing.assert_array_equal(x, same)  # the split does not depend on the seed
+    np.testing.assert_allclose(x.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(x.std(axis=0), 1.0, atol=1e-4)
+    assert not np.allclose(x_val.mean(axis=0), 0.0, atol=1e-3)
+    train, val = datasets.fold_indices("wine", 2)
+    assert not set(train) & set(val) and len(train) + len(val) == 178
+    labels = datasets.load("wine")[1]
+    np.testing.assert_allclose(np.bincount(labels[val]), np.bincount(labels) / 5, atol=1)  # stratified
+    folds = [set(datasets.fold_indices("wine", k)[1].tolist()) for k in datasets.FOLDS]
+    assert set().union(*folds) == set(range(178)) and sum(map(len, folds)) == 178
+
+
+# -- bounded_activation --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sets, key", [
+    ({"activation": "bump", "sigma_parametrization": "per_channel"}, "sigma"),
+    ({"activation": "truncation", "truncation_mode": "trainable", "threshold": "0.3"}, "threshold"),
+])
+def test_bounded_trainable_sigma_and_threshold_move_and_are_logged_per_epoch(sets, key):
+    result = run_study(StudyConfig(space="bounded_activation", study=f"moves-{key}", trials=1, epochs=2,
+                                   sets={**sets, "learning_rate": "0.01"}, progress=False))
+    assert result.complete == 1
+    client, run = _trial_run(f"moves-{key}")
+    history = client.get_metric_history(run.info.run_id, key)
+    assert [m.step for m in history] == [0, 1]
+    assert run.data.tags[f"bounded.{key}_moved"] == "true"
+    assert run.data.tags["bounded.nan_loss"] == "false"
+    assert run.data.metrics[f"{key}_change"] > 0
