@@ -38,6 +38,7 @@ class StudyConfig:
         home, storage, tracking_uri: where the study lives (see :mod:`search.storage`).
         allow_space_change: resume even if the space file changed since the study began.
         max_consecutive_failures: stop the study after this many failed trials in a row.
+        workers: local worker processes sharing the study (each with its share of the cores).
         progress: show the progress display.
     """
 
@@ -55,10 +56,11 @@ class StudyConfig:
     tracking_uri: str | None = None
     allow_space_change: bool = False
     max_consecutive_failures: int = 10
+    workers: int = 1
     progress: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("trials", "epochs"):
+        for name in ("trials", "epochs", "workers"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UsageError(f"--{name} must be a positive integer, got {value!r}.")

@@ -78,18 +78,33 @@ class Heartbeat:
 
 
 class StaleTrials:
-    """Collects the stale trials this process failed (the storage's stale-trial callback)."""
+    """Fails the stale trials of dead workers and keeps those this process must retry."""
 
     def __init__(self) -> None:
-        self._new: list[Any] = []
         self.pending: list[Any] = []  # failed here, waiting to be retried here
-        self._lock = threading.Lock()
 
-    def __call__(self, study: Any, frozen_trial: Any) -> None:
-        with self._lock:
-            self._new.append(frozen_trial)
+    def collect(self, study: Any, reason: str = "worker lost: no heartbeat") -> list[Any]:
+        """Fails every stale RUNNING trial of ``study``; returns those failed by this call.
 
-    def pop_all(self) -> list[Any]:
-        with self._lock:
-            out, self._new = self._new, []
-        return out
+        Like ``optuna.storages.fail_stale_trials``, but the reason is written while the
+        trial is still RUNNING (Optuna refuses attributes on finished trials), and when
+        two workers race for one stale trial only the one whose update lands gets it.
+        """
+        import optuna
+        from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.storages._heartbeat import is_heartbeat_enabled
+        from optuna.trial import TrialState
+
+        storage = study._storage
+        if not is_heartbeat_enabled(storage):
+            return []
+        failed = []
+        for trial_id in storage._get_stale_trial_ids(study._study_id):
+            try:
+                storage.set_trial_user_attr(trial_id, "fail_reason", reason)
+                before = storage.get_trial(trial_id)
+                if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                    failed.append(before)
+            except UpdateFinishedTrialError:
+                pass  # another worker failed it first
+        return failed

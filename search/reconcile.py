@@ -43,20 +43,19 @@ def _fail_stale(study: Any, stale: Any) -> list[str]:
 
     from search.heartbeat import intervals
 
-    optuna.storages.fail_stale_trials(study)  # trials with an old heartbeat
-    failed = stale.pop_all()
+    reason = "worker lost: no heartbeat (found by reconcile)"
+    failed = stale.collect(study, reason)  # trials with an old heartbeat
     grace = timedelta(seconds=intervals()[1])
     now = datetime.now()
     beating = _trials_with_heartbeat(study)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         # Never beat at all (a storage without heartbeats, or killed before the first beat).
         if t._trial_id not in beating and t.datetime_start and now - t.datetime_start > grace:
+            optuna.Trial(study, t._trial_id).set_user_attr("fail_reason", reason)
             study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
             failed.append(t)
     changes = []
     for t in failed:
-        reason = "worker lost: no heartbeat (reconcile)"
-        optuna.Trial(study, t._trial_id).set_user_attr("fail_reason", reason)
         hp = t.user_attrs.get("hp")
         study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, "hp": hp}, skip_if_exists=False)
         changes.append(f"optuna: trial {t.number} RUNNING -> FAIL ({reason}); retry queued with the same values")

@@ -75,6 +75,7 @@ def execute(plan: Plan) -> Any:
     from search.oracle import OptunaOracle
     from search.progress import StudyProgress
     from search.samplers import make_sampler
+    from search.sets import fixed_space
     from search.study import count_used, summarize
     from search.tracking import Tracker
     from search.tuner import Tuner
@@ -88,9 +89,7 @@ def execute(plan: Plan) -> Any:
         tracker.start_parent(plan.parent_params)
         study.set_user_attr("parent_run_id", tracker.parent_run_id)
     progress = StudyProgress(plan.budget, plan.epochs, done=count_used(study)) if plan.progress else None
-    hp = keras_tuner.HyperParameters()
-    for key, value in {**plan.settings, **plan.fixed}.items():
-        hp.Fixed(key, value)
+    hp = fixed_space(space, plan.settings, plan.fixed)  # conditional --set values stay conditional
     heartbeat = Heartbeat(study._storage, intervals()[0]) if _has_heartbeat(study) else None
     directory, project, lock = _kt_project(plan.loc, name, plan.worker)
     status, reason, oracle, extra = "FAILED", "crashed", None, {}
@@ -101,6 +100,7 @@ def execute(plan: Plan) -> Any:
             listeners=[tracker, *([progress] if progress else []), *default_listeners(study, tracker)],
             seed=plan.seed, max_consecutive_failed_trials=plan.max_consecutive_failures,
             heartbeat=heartbeat, stale_trials=plan.stale, max_local_trials=plan.max_local_trials,
+            worker_name=worker_id(),
         )
         tuner = Tuner(
             oracle=oracle, hypermodel=space.hypermodel(), directory=directory,

@@ -85,13 +85,12 @@ def sqlite_wal(path: str | Path) -> None:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
-def open_storage(url: str, heartbeat: tuple[int, int] | None = None, on_stale=None):
+def open_storage(url: str, heartbeat: tuple[int, int] | None = None):
     """Opens an Optuna storage, turning connection errors into one clear line.
 
     Args:
         url: an SQLAlchemy URL or ``journal:///path``.
         heartbeat: ``(interval, grace)`` seconds to enable Optuna's heartbeat tables (RDB only).
-        on_stale: called with ``(study, frozen_trial)`` for each stale trial this process fails.
 
     SQLite databases are put in WAL mode with a long busy timeout, which is what lets
     several local worker processes share one study without "database is locked".
@@ -111,8 +110,7 @@ def open_storage(url: str, heartbeat: tuple[int, int] | None = None, on_stale=No
         else:
             kwargs["engine_kwargs"] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
         if heartbeat is not None:
-            kwargs.update(heartbeat_interval=heartbeat[0], grace_period=heartbeat[1],
-                          heartbeat_stale_trial_callback=on_stale)
+            kwargs.update(heartbeat_interval=heartbeat[0], grace_period=heartbeat[1])
         storage = optuna.storages.RDBStorage(url, **kwargs)
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             sqlite_wal(url.removeprefix("sqlite:///"))

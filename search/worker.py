@@ -32,12 +32,14 @@ def run_worker(
     from search.results import require_study
     from search.runner import Plan, execute, space_for_study, worker_id
     from search.study import DEFAULT_TRIALS, open_study_storage
+    from search.tracking import check_tracking
 
     if trials is not None and trials < 1:
         raise UsageError(f"--trials must be a positive integer, got {trials}.")
     if timeout is not None and not timeout > 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {timeout}.")
     loc = storage_mod.resolve(home, storage, tracking_uri)
+    check_tracking(loc.tracking_uri)
     ostorage, stale = open_study_storage(loc.storage_url)
     study = require_study(study_name, loc, ostorage)
     attrs = study.user_attrs

@@ -130,7 +130,7 @@ def test_bad_input_writes_nothing(isolated_home, space_path):
         run_study(StudyConfig(space=space_path("tiny"), sets={"units": "99"}))
     with pytest.raises(UsageError, match=r"Invalid --set noise=7; accepted: 0.1, 0.0"):
         run_study(StudyConfig(space=space_path("tiny"), sets={"noise": "7"}))
-    with pytest.raises(SpaceError, match="Unknown space 'nope'; accepted: iq_combiner"):
+    with pytest.raises(SpaceError, match="Unknown space 'nope'; accepted: .*iq_combiner"):
         run_study(StudyConfig(space="nope"))
     with pytest.raises(UsageError, match="Unknown sampler 'bogus'; accepted: tpe, random"):
         StudyConfig(space="tiny", sampler="bogus")

@@ -1,0 +1,162 @@
+"""Many workers on one study: a real PostgreSQL server, a real MLflow tracking server, real kills."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from tests._postgres import PASSWORD, Server, wait_http
+
+SEARCH = str(Path(sys.executable).parent / "search")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pg():
+    # Outside pytest's 0700 temp folder: the server runs as the `postgres` user.
+    root = Path(tempfile.mkdtemp(prefix="search-pg-"))
+    root.chmod(0o755)
+    server = Server(root / "cluster").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(pg):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    artifacts = tempfile.mkdtemp(prefix="search-mlflow-artifacts-")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", pg.createdb("mlflow"),
+         "--artifacts-destination", artifacts, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    wait_http(f"{uri}/health", proc)
+    yield uri
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def _env(tmp_path, **extra):
+    return {**os.environ, "SEARCH_HOME": str(tmp_path / "home"), **extra}
+
+
+def _trial_runs(uri: str, study: str):
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(study)
+    return client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+def test_three_workers_complete_a_12_trial_study(pg, mlflow_server, space_path, tmp_path):
+    storage = pg.createdb("three")
+    out = subprocess.run(
+        [SEARCH, "run", space_path("tiny"), "--study", "three", "--trials", "12", "--epochs", "3",
+         "--workers", "3", "--pruner", "none", "--storage", storage, "--tracking-uri", mlflow_server],
+        env=_env(tmp_path), capture_output=True, text=True, timeout=900,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert PASSWORD not in out.stdout + out.stderr
+    assert "study three: 12 complete, 0 pruned, 0 failed" in out.stdout
+
+    trials = optuna.load_study(study_name="three", storage=storage).trials
+    assert [t.number for t in trials] == list(range(12))
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert len({t.user_attrs["worker"] for t in trials}) >= 2  # the work was shared
+
+    runs = _trial_runs(mlflow_server, "three")
+    parents = [r for r in runs if r.data.tags.get("search.role") == "study"]
+    children = [r for r in runs if r.data.tags.get("search.role") == "trial"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    numbers = sorted(int(r.data.tags["search.optuna_trial_number"]) for r in children)
+    assert numbers == list(range(12))  # every trial exactly once in MLflow
+    assert all(r.info.status == "FINISHED" for r in children)
+    assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
+    assert {t.user_attrs["mlflow_run_id"] for t in trials} == {r.info.run_id for r in children}
+    # The storage password never reaches MLflow.
+    assert "***" in parents[0].data.params["storage"]
+    for run in runs:
+        assert PASSWORD not in str(run.data.params) + str(run.data.tags)
+
+
+def _wait_for(predicate, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_killed_worker_trial_is_failed_and_retried_and_nothing_is_lost(pg, mlflow_server, space_path, tmp_path):
+    storage = pg.createdb("kill")
+    env = _env(tmp_path, SEARCH_HEARTBEAT_INTERVAL="1", SEARCH_HEARTBEAT_GRACE="4")
+    main = subprocess.Popen(
+        [SEARCH, "run", space_path("slow"), "--study", "kill", "--trials", "6", "--pruner", "none",
+         "--storage", storage, "--tracking-uri", mlflow_server],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    _wait_for(lambda: "kill" in optuna.get_all_study_names(storage), 120, "the study")
+    victim = subprocess.Popen([SEARCH, "worker", "kill", "--no-progress", "--storage", storage,
+                               "--tracking-uri", mlflow_server], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def victim_mid_trial():
+        for t in optuna.load_study(study_name="kill", storage=storage).get_trials(states=(TrialState.RUNNING,)):
+            if t.user_attrs.get("worker", "").endswith(f"-{victim.pid}") and t.intermediate_values:
+                return t
+        return None
+
+    doomed = _wait_for(victim_mid_trial, 300, "the victim worker to be mid-trial")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    stdout, stderr = main.communicate(timeout=600)
+    assert main.returncode == 0, stderr[-3000:]
+
+    trials = optuna.load_study(study_name="kill", storage=storage).trials
+    killed = trials[doomed.number]
+    assert killed.state == TrialState.FAIL
+    assert "worker lost" in killed.user_attrs["fail_reason"]
+    retries = [t for t in trials if t.user_attrs.get("retry_of") == doomed.number]
+    assert len(retries) == 1
+    assert retries[0].state == TrialState.COMPLETE and retries[0].params == killed.params
+    originals = [t for t in trials if "retry_of" not in t.user_attrs]
+    assert len(originals) == 6  # the budget, each trial once
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 6  # five originals and the retry
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+    runs = _trial_runs(mlflow_server, "kill")
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    killed_run = next(r for r in runs if r.info.run_id == killed.user_attrs["mlflow_run_id"])
+    assert killed_run.info.status == "FAILED"
+    assert "worker lost" in killed_run.data.tags["search.fail_reason"]
+
+
+def test_local_workers_share_the_default_sqlite_store_without_locking(space_path, tmp_path):
+    out = subprocess.run(
+        [SEARCH, "run", space_path("tiny"), "--study", "local", "--trials", "9", "--epochs", "2",
+         "--workers", "3", "--pruner", "none"],
+        env=_env(tmp_path), capture_output=True, text=True, timeout=900,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "database is locked" not in out.stderr
+    storage = f"sqlite:///{tmp_path / 'home' / 'optuna.db'}"
+    trials = optuna.load_study(study_name="local", storage=storage).trials
+    assert len(trials) == 9 and all(t.state == TrialState.COMPLETE for t in trials)
+    runs = _trial_runs(f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}", "local")
+    assert sorted(int(r.data.tags["search.optuna_trial_number"]) for r in runs
+                  if r.data.tags.get("search.role") == "trial") == list(range(9))
+    assert not [r for r in runs if r.info.status == "RUNNING"]
