@@ -14,11 +14,12 @@ PRUNER_NAMES = ("median", "percentile", "sha", "hyperband", "wilcoxon", "none")
 
 
 def _tpe(seed: int | None, **_: Any) -> optuna.samplers.BaseSampler:
-    import optuna
+    from search.doctor import FailureAwareTPESampler
 
     # Multivariate with constant liar is Optuna 5's default; group=True keeps
     # conditional hyperparameters (KerasTuner conditional scopes) in their own groups.
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+    # Failure-aware: trials failed by a NaN loss (FAIL + violated constraint) count as bad.
+    return FailureAwareTPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
 
 
 def _random(seed: int | None, **_: Any) -> optuna.samplers.BaseSampler:

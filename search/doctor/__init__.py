@@ -1,0 +1,39 @@
+"""The trial doctor: says why a trial failed, stalled or was pruned.
+
+- :class:`GradientAuditHook`: every trainable variable whose gradient is None, zero or
+  non-finite on one batch, named with its layer, before each trial trains;
+- :class:`NumericsSentinelHook`: a NaN/inf loss or metric fails the trial at that
+  epoch with the reason and the layer where it started (:class:`NumericsError`);
+- :class:`TrainingEventsHook`: divergence and jump events with their epoch;
+- :class:`FailureAwareTPESampler`: TPE that learns from NaN-failed trials.
+
+Everything is recorded on the trial's Optuna user attributes and MLflow tags
+(names in :mod:`search.doctor._record`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public name -> module; loaded on first use, so reading attribute names (results,
+# failures) or making the sampler does not import TensorFlow.
+_LAZY = {
+    "TrainingEventsHook": "search.doctor._events",
+    "diverged": "search.doctor._events",
+    "GradientAuditHook": "search.doctor._gradients",
+    "GradientReport": "search.doctor._gradients",
+    "audit_gradients": "search.doctor._gradients",
+    "NumericsError": "search.doctor._numerics",
+    "NumericsSentinelHook": "search.doctor._numerics",
+    "FailureAwareTPESampler": "search.doctor._steer",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'search.doctor' has no attribute {name!r}")
+
