@@ -1,0 +1,34 @@
+"""Pictures where people would rather look than read, logged as MLflow artifacts.
+
+- :class:`TrialPlotsHook`: per trial, learning curves, a confusion matrix for
+  classifiers, and the space's own ``plots(model, data)``;
+- :class:`StudyPlots`: per study (on the parent run), Optuna's optimization history,
+  parameter importances, parallel coordinates, slice and intermediate-value plots,
+  and ``trials.csv``.
+
+matplotlib draws into files only (Agg); a plotting error never fails a trial.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "TrialPlotsHook": "search.plots._trial",
+    "save_figures": "search.plots._trial",
+    "StudyPlots": "search.plots._study",
+    "draw_study_plots": "search.plots._study",
+    "write_trials_csv": "search.plots._study",
+    "learning_curves": "search.plots._figures",
+    "confusion_matrix": "search.plots._figures",
+    "class_labels": "search.plots._figures",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'search.plots' has no attribute {name!r}")

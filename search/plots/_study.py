@@ -1,0 +1,183 @@
+"""Study pictures on the parent (study) run, refreshed while the study runs and at its end.
+
+Logged under ``plots/`` of the invocation's parent run: Optuna's
+``optimization_history``, ``param_importances`` (Optuna's default PED-ANOVA evaluator,
+no scikit-learn), ``parallel_coordinate``, ``slice`` and ``intermediate_values``,
+drawn with ``optuna.visualization.matplotlib`` (objective axes on a log scale when the
+values are positive and span more than 100x); and the trials table as ``trials.csv``
+(the columns of ``search trials --format csv``). They cover the whole study, including
+trials of earlier invocations.
+
+Refreshing costs a few seconds (measured: see the README), so it happens after a trial
+ends only when at least ``every_trials`` trials (5) ended and ``min_seconds`` (30 s)
+passed since the last refresh, and after the last trial (the oracle will start no
+other: budget reached, timeout passed, grid exhausted, and no retry queued). A plot Optuna
+cannot draw yet (no completed trial, fewer than two for importances, no
+intermediate values) is skipped and said so in the parent run's tag
+``search.plot_notes`` (JSON: plot -> why); an error never stops the study.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+import warnings
+from typing import Any
+
+from search.listeners import TrialListener
+
+TAG_PLOT_NOTES = "search.plot_notes"
+PLOTS = ("optimization_history", "param_importances", "parallel_coordinate", "slice", "intermediate_values")
+
+
+def _use_agg() -> None:
+    import sys
+
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")  # files only; never open a window from a training loop
+
+
+def _why_not(name: str, study: Any) -> str | None:
+    """Why Optuna cannot draw plot ``name`` for ``study`` yet (None: it can)."""
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if name == "intermediate_values":
+        if not any(t.intermediate_values for t in study.get_trials(deepcopy=False)):
+            return "no trial reported intermediate values yet"
+        return None
+    if not complete:
+        return "no completed trial yet"
+    if name == "param_importances":
+        if len(complete) < 2:
+            return "needs at least 2 completed trials"
+        varying = {k for t in complete for k, v in t.params.items() if v != complete[0].params.get(k)}
+        if not varying:
+            return "no parameter varies across the completed trials"
+    if name in ("parallel_coordinate", "slice", "param_importances") and not any(t.params for t in complete):
+        return "the completed trials have no parameters"
+    return None
+
+
+# Plots whose y axis is the objective: drawn on a log scale when it spans decades.
+_LOG_Y = ("optimization_history", "slice", "intermediate_values")
+
+
+def _spans_decades(study: Any, name: str) -> bool:
+    """True when the plotted objective values are all positive and span more than 100x."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    if name == "intermediate_values":
+        values = [v for t in trials for v in t.intermediate_values.values()]
+    else:
+        values = [t.value for t in trials if t.state == TrialState.COMPLETE]
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    return bool(values) and min(values) > 0 and max(values) > 100 * min(values)
+
+
+def draw_study_plots(study: Any, folder: str) -> dict[str, str]:
+    """Draws the study plots as PNG files in ``folder``; returns ``{plot: why skipped}``."""
+    _use_agg()
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    notes: dict[str, str] = {}
+    for name in PLOTS:
+        why = _why_not(name, study)
+        if why:
+            notes[name] = why
+            continue
+        try:
+            # Optuna's plots call plt.style.use("ggplot"): keep that style out of other figures.
+            with warnings.catch_warnings(), matplotlib.rc_context():
+                warnings.simplefilter("ignore")  # ExperimentalWarning and friends
+                axes = getattr(ovm, f"plot_{name}")(study)
+                every = list(axes.flat) if hasattr(axes, "flat") else [axes]
+                if name in _LOG_Y and _spans_decades(study, name):
+                    for ax in every:
+                        ax.set_yscale("log")
+                every[0].figure.savefig(os.path.join(folder, f"{name}.png"), bbox_inches="tight")
+        except Exception as e:  # Optuna could not draw it: say why, go on
+            notes[name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+        finally:
+            plt.close("all")
+    return notes
+
+
+def write_trials_csv(study: Any, path: str) -> None:
+    """Writes the trials table (as ``search trials --format csv``) to ``path``."""
+    from search.results import trials_frame
+
+    frame = trials_frame(study)
+    frame = frame.assign(params=frame["params"].map(lambda p: json.dumps(p, default=str)))
+    frame.to_csv(path, index=False)
+
+
+class StudyPlots(TrialListener):
+    """Keeps the parent run's study plots and ``trials.csv`` up to date (see the module doc).
+
+    Args:
+        study: the Optuna study.
+        tracker: the MLflow :class:`search.tracking.Tracker` of this invocation.
+        every_trials: refresh after at least this many trials ended since the last refresh...
+        min_seconds: ...and at least this many seconds passed.
+    """
+
+    def __init__(self, study: Any, tracker: Any, every_trials: int = 5, min_seconds: float = 30.0) -> None:
+        self.study = study
+        self.tracker = tracker
+        self.every_trials = every_trials
+        self.min_seconds = min_seconds
+        self._pending = 0
+        self._last = time.monotonic()
+        self.refreshes = 0
+        self.seconds = 0.0
+
+    def trial_ended(self, oracle: Any, trial: Any, number: int, state: Any, value: float | None, reason: str | None) -> None:
+        self._pending += 1
+        if self._last_trial(oracle):
+            self.refresh()
+        elif self._pending >= self.every_trials and time.monotonic() - self._last >= self.min_seconds:
+            self.refresh()
+
+    @staticmethod
+    def _last_trial(oracle: Any) -> bool:
+        """True when no trial will follow here (budget, timeout, grid exhausted; no retry queued)."""
+        stop_reason = getattr(oracle, "_stop_reason", None)
+        return bool(stop_reason and stop_reason() and not getattr(oracle, "_retry_queue", None))
+
+    def study_ended(self, oracle: Any = None) -> None:
+        """Draws the final plots if trials ended since the last refresh (for runners that
+        end a study otherwise than by its budget or timeout)."""
+        if self._pending:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Redraws every plot and the trials table on the parent run; never raises."""
+        started = time.monotonic()
+        try:
+            with tempfile.TemporaryDirectory(prefix="search-study-plots-") as folder:
+                plots = os.path.join(folder, "plots")
+                os.makedirs(plots)
+                notes = draw_study_plots(self.study, plots)
+                csv = os.path.join(folder, "trials.csv")
+                write_trials_csv(self.study, csv)
+                self.tracker.log_parent_artifact(plots, "plots")
+                self.tracker.log_parent_artifact(csv)
+        except Exception as e:
+            notes = {"all": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]}
+        try:
+            self.tracker.set_parent_tags({TAG_PLOT_NOTES: json.dumps(notes)})
+        except Exception:
+            pass
+        self._pending = 0
+        self._last = time.monotonic()
+        self.refreshes += 1
+        self.seconds += self._last - started
