@@ -1,0 +1,60 @@
+"""What the trial doctor and the pictures cost: the same study with and without them.
+
+Runs ``iq_combiner`` (random sampler, same seed, so both arms train the same
+configurations) once with ``search run``'s default hooks and listeners and once with
+issue 5's removed (gradient audit, events, numerics sentinel, trial plots, study
+plots), alternating the arms ``--repeats`` times, and prints the wall time per trial.
+
+    .venv/bin/python tests/perf/doctor_overhead.py --trials 6 --epochs 5 --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+import search.hooks as hooks
+from search import StudyConfig, run_study
+
+ISSUE5 = ("GradientAuditHook", "TrainingEventsHook", "NumericsSentinelHook", "TrialPlotsHook", "StudyPlots")
+_hooks, _listeners = hooks.default_trial_hooks, hooks.default_listeners
+
+
+def _without_issue5(on: bool) -> None:
+    if on:
+        hooks.default_trial_hooks, hooks.default_listeners = _hooks, _listeners
+    else:
+        hooks.default_trial_hooks = lambda space: [h for h in _hooks(space) if type(h).__name__ not in ISSUE5]
+        hooks.default_listeners = lambda s, t: [x for x in _listeners(s, t) if type(x).__name__ not in ISSUE5]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--space", default="iq_combiner")
+    parser.add_argument("--trials", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for repeat in range(args.repeats):
+        for on in (True, False):
+            _without_issue5(on)
+            with tempfile.TemporaryDirectory() as home:
+                os.environ["SEARCH_HOME"] = home
+                started = time.perf_counter()
+                result = run_study(StudyConfig(space=args.space, study="overhead", trials=args.trials,
+                                               epochs=args.epochs, sampler="random", seed=0, progress=False))
+                seconds = time.perf_counter() - started
+            times[on].append(seconds / args.trials)
+            print(f"repeat {repeat} doctor+plots {'on ' if on else 'off'}: {seconds:.1f} s, "
+                  f"{seconds / args.trials:.2f} s/trial ({result.complete} complete, {result.failed} failed)",
+                  flush=True)
+    on, off = statistics.median(times[True]), statistics.median(times[False])
+    print(f"median s/trial: on {on:.2f}, off {off:.2f}, overhead {on - off:+.2f} s/trial ({(on - off) / off:+.0%})")
+
+
+if __name__ == "__main__":
+    main()

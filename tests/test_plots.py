@@ -1,0 +1,120 @@
+"""Pictures: per-trial learning curves, confusion matrix and space plots; study plots on the parent run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+from PIL import Image
+
+from search import StudyConfig, run_study
+from search import storage as storage_mod
+from search.plots import class_labels, draw_study_plots, learning_curves
+
+STUDY_PLOTS = {"optimization_history", "param_importances", "parallel_coordinate", "slice", "intermediate_values"}
+
+
+def _runs(name: str):
+    client = MlflowClient(storage_mod.resolve().tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    return client, client.search_runs([experiment.experiment_id], max_results=1000)
+
+
+def _open_images(client: MlflowClient, run_id: str, folder: str, tmp_path) -> set[str]:
+    """Downloads ``folder`` of the run's artifacts; checks every PNG opens as an image; returns names."""
+    local = client.download_artifacts(run_id, folder, str(tmp_path / run_id))
+    names = set()
+    for path in sorted(Path(local).glob("*.png")):
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            assert image.format == "PNG" and min(image.size) > 100
+        names.add(path.stem)
+    return names
+
+
+def test_trial_and_study_plots_are_logged_as_images(space_path, tmp_path):
+    result = run_study(StudyConfig(space=space_path("classifier"), study="pictures", trials=3, epochs=2,
+                                   sampler="random", seed=1, progress=False))
+    assert result.complete == 3
+    client, runs = _runs("pictures")
+    trials = [r for r in runs if r.data.tags.get("search.role") == "trial"]
+    for run in trials:
+        assert _open_images(client, run.info.run_id, "plots", tmp_path) == {
+            "learning_curves", "confusion_matrix", "hidden_kernel"}
+        assert "search.plot_error" not in run.data.tags
+
+    [parent] = [r for r in runs if r.data.tags.get("search.role") == "study"]
+    parent = client.get_run(parent.info.run_id)  # tags written after the listing above
+    assert _open_images(client, parent.info.run_id, "plots", tmp_path) == STUDY_PLOTS
+    assert json.loads(parent.data.tags["search.plot_notes"]) == {}
+    csv = client.download_artifacts(parent.info.run_id, "trials.csv", str(tmp_path / "csv"))
+    table = pd.read_csv(csv)
+    assert list(table["number"]) == [0, 1, 2] and set(table["state"]) == {"COMPLETE"}
+    assert "gradients" in table.columns and json.loads(table["params"][0])["plots"] == "ok"
+
+
+def test_a_plotting_error_never_fails_a_trial(space_path):
+    result = run_study(StudyConfig(space=space_path("classifier"), study="broken", trials=1, epochs=1,
+                                   sets={"plots": "broken"}, progress=False))
+    assert result.complete == 1
+    client, runs = _runs("broken")
+    [trial] = [r for r in runs if r.data.tags.get("search.role") == "trial"]
+    assert trial.data.tags["search.plot_error"] == "space plots: RuntimeError: this space cannot draw"
+    assert {a.path for a in client.list_artifacts(trial.info.run_id, "plots")} == {
+        "plots/learning_curves.png", "plots/confusion_matrix.png"}
+
+
+def test_study_plots_say_what_optuna_cannot_draw_yet(tmp_path):
+    study = optuna.create_study()
+    trial = study.ask()
+    trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+    study.tell(trial, 0.5)
+    failed = study.ask()
+    failed.suggest_float("lr", 1e-4, 1e-1, log=True)
+    study.tell(failed, state=TrialState.FAIL)
+    notes = draw_study_plots(study, str(tmp_path))
+    assert notes == {"param_importances": "needs at least 2 completed trials",
+                     "intermediate_values": "no trial reported intermediate values yet"}
+    assert {p.stem for p in tmp_path.glob("*.png")} == {"optimization_history", "parallel_coordinate", "slice"}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert set(draw_study_plots(optuna.create_study(), str(empty))) == STUDY_PLOTS
+    assert not list(empty.iterdir())
+
+
+def test_learning_curves_mark_the_non_finite_epoch(tmp_path):
+    fig = learning_curves({"loss": [10.0, 0.5, float("nan")], "val_loss": [12.0, 0.7, float("nan")],
+                           "mae": [0.9, 0.6, 0.5]}, "trial 3")
+    loss_axes, mae_axes = fig.axes[:2]
+    assert loss_axes.get_title() == "loss" and loss_axes.get_yscale() == "log"  # spans > 10x
+    assert mae_axes.get_title() == "mae" and mae_axes.get_yscale() == "linear"
+    assert [len(line.get_xdata()) for line in loss_axes.get_lines()[:1]] == [2]  # the NaN is not drawn...
+    assert [t.get_text() for t in loss_axes.texts] == ["train NaN, validation NaN"]  # ...but marked
+    fig.savefig(tmp_path / "curves.png")
+    with Image.open(tmp_path / "curves.png") as image:
+        image.verify()
+
+
+@pytest.mark.parametrize(("units", "activation", "loss", "y", "expected"), [
+    (3, "softmax", "sparse_categorical_crossentropy", np.array([0, 2, 1, 2]), 3),
+    (3, "softmax", "categorical_crossentropy", np.eye(3)[[0, 2, 1, 2]], 3),
+    (3, None, "mse", np.array([0, 2, 1, 2]), None),  # 3 linear outputs trained with MSE: not a classifier
+    (1, "sigmoid", "binary_crossentropy", np.array([0, 1, 1, 0]), 2),
+    (1, None, "mse", np.array([0.5, 1.5, 2.0, 0.1]), None),
+])
+def test_class_labels_recognise_classifiers(units, activation, loss, y, expected):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(units, activation=activation)])
+    model.compile("sgd", loss)
+    x = np.random.default_rng(0).standard_normal((4, 2)).astype("float32")
+    found = class_labels(model, y, model.predict(x, verbose=0))
+    assert (found[2] if found else None) == expected
+    if found:
+        assert len(found[0]) == len(found[1]) == 4
