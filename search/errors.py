@@ -42,3 +42,9 @@ class StudyFailedError(SearchError, RuntimeError):
     """The study ran but could not complete (e.g. every trial failed)."""
 
     exit_code = 1
+
+
+class Interrupted(SearchError):
+    """Ctrl-C or SIGTERM: running trials were told FAIL and their runs closed."""
+
+    exit_code = 130

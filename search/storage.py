@@ -85,6 +85,22 @@ def sqlite_wal(path: str | Path) -> None:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
+def _rdb_storage(url: str, kwargs: dict):
+    """Creates the RDB storage; two processes creating the schema at once may collide once."""
+    import time
+
+    import optuna
+    import sqlalchemy.exc
+
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except sqlalchemy.exc.IntegrityError:  # e.g. both inserted alembic_version: the schema exists now
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
 def open_storage(url: str, heartbeat: tuple[int, int] | None = None):
     """Opens an Optuna storage, turning connection errors into one clear line.
 
@@ -111,7 +127,7 @@ def open_storage(url: str, heartbeat: tuple[int, int] | None = None):
             kwargs["engine_kwargs"] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
         if heartbeat is not None:
             kwargs.update(heartbeat_interval=heartbeat[0], grace_period=heartbeat[1])
-        storage = optuna.storages.RDBStorage(url, **kwargs)
+        storage = _rdb_storage(url, kwargs)
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             sqlite_wal(url.removeprefix("sqlite:///"))
         return storage
