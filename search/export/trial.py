@@ -32,6 +32,7 @@ class TrialInfo:
     direction: str
     epochs: int
     steps_run: int  # epochs reported before the trial ended (pruned trials stop early)
+    trial_dir: str | None = None  # the KerasTuner folder it ran in (workers keep their own)
 
 
 def select_trial(study: Any, number: int | None, notify: Callable[[str], None] = to_stderr) -> Any:
@@ -77,4 +78,5 @@ def trial_info(study: Any, t: Any) -> TrialInfo:
         mlflow_run_id=t.user_attrs.get("mlflow_run_id"), space_path=attrs["space_path"],
         settings=dict(attrs.get("settings") or {}), objective=attrs.get("objective", "val_loss"),
         direction=attrs.get("direction", "min"), epochs=int(attrs.get("epochs", 1)), steps_run=steps,
+        trial_dir=t.user_attrs.get("trial_dir"),
     )

@@ -71,6 +71,8 @@ def find_weights(space: Any, trial: TrialInfo, kt_dir: Path, store: Any, notify:
     """The trial's model with its best weights: local folder, then MLflow, then a retrain."""
     hp = restore_hp(trial.values, trial.settings)
     local = kt_dir / trial.study / f"trial_{trial.kt_trial_id}"
+    if trial.trial_dir and Path(trial.trial_dir).is_dir():  # a worker's own folder, on this machine
+        local = Path(trial.trial_dir)
     with tempfile.TemporaryDirectory(prefix="search-weights-") as tmp:
         found = []  # (source, folder, probe or None), best first
         if (local / CHECKPOINT_FILE).is_file():
