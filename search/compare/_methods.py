@@ -1,0 +1,153 @@
+"""Runs one method once on a space and records when each trial finished and what it scored.
+
+Fairness: every method trains the same hypermodel on the same data for the same epochs,
+and its n-th trial (0, 1, ...) trains with ``keras.utils.set_random_seed(seed + n)``, as
+``search run`` seeds its trials. The Optuna methods use the project's oracle and tuner
+(Optuna's sampler and pruner, an SQLite study) without MLflow logging or trial hooks,
+so the comparison is about search strategies; the harness's logging overhead is
+measured separately (``tests/perf/harness_overhead.py``). KerasTuner's tuners run stock.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MAX_CONSECUTIVE_FAILURES = 10  # as `search run`: a method stops after 10 failed trials in a row
+
+
+@dataclass(frozen=True)
+class TrialPoint:
+    """One finished trial: seconds since the method started, its value (None unless COMPLETE)."""
+
+    seconds: float
+    value: float | None
+    epochs: int
+    state: str
+
+
+@dataclass
+class Trace:
+    """One run of one method: its finished trials in order."""
+
+    method: str
+    repeat: int
+    seed: int
+    points: list[TrialPoint] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def epochs(self) -> int:
+        return sum(p.epochs for p in self.points)
+
+
+class _BudgetReached(Exception):
+    """Raised between trials when the method's budget is spent."""
+
+
+class _Recording:
+    """Tuner mixin: seeds the n-th trial with ``seed + n``, counts epochs, stops at the budget."""
+
+    def _setup_recording(self, trace: Trace, trials: int | None, seconds: float | None) -> None:
+        self._trace, self._budget_trials, self._budget_seconds = trace, trials, seconds
+        self._started_at = time.monotonic()
+        self._epochs_now = 0
+
+    def pre_create_trial(self) -> None:
+        done = len(self._trace.points)
+        if self._budget_trials is not None and done >= self._budget_trials:
+            raise _BudgetReached
+        if self._budget_seconds is not None and time.monotonic() - self._started_at >= self._budget_seconds:
+            raise _BudgetReached
+        super().pre_create_trial()
+
+    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+        import keras
+
+        keras.utils.set_random_seed(self._trace.seed + len(self._trace.points))
+        self._epochs_now = 0
+        return super().run_trial(trial, *args, **kwargs)
+
+    def on_epoch_end(self, trial: Any, model: Any, epoch: int, logs: dict | None = None) -> None:
+        self._epochs_now += 1
+        super().on_epoch_end(trial, model, epoch, logs)
+
+    def on_trial_end(self, trial: Any) -> None:
+        super().on_trial_end(trial)
+        state = trial.status.name if hasattr(trial.status, "name") else str(trial.status)
+        pruned = getattr(self.oracle, "pruned_reason", lambda _: None)(trial.trial_id)
+        state = "PRUNED" if pruned and state == "COMPLETED" else ("COMPLETE" if state == "COMPLETED" else "FAIL")
+        value = trial.score if state == "COMPLETE" and trial.score is not None else None
+        self._trace.points.append(
+            TrialPoint(time.monotonic() - self._started_at, None if value is None else float(value), self._epochs_now, state)
+        )
+
+
+def _tuner_class(method: str) -> type:
+    import keras_tuner
+
+    from search.tuner import Tuner
+
+    base = {
+        "kt-random": keras_tuner.RandomSearch,
+        "kt-bayesian": keras_tuner.BayesianOptimization,
+        "kt-hyperband": keras_tuner.Hyperband,
+    }.get(method, Tuner)
+    return type(f"Recording{base.__name__}", (_Recording, base), {})
+
+
+def _tuner_kwargs(method: str, objective: Any, hp: Any, trials: int | None, seconds: float | None, seed: int,
+                  epochs: int, pruner: str, workdir: Path) -> dict[str, Any]:
+    if method == "kt-hyperband":
+        # Hyperband iterations repeat until the budget stops it, like the other methods.
+        return {"objective": objective, "max_epochs": epochs, "factor": 3, "seed": seed, "hyperparameters": hp,
+                "hyperband_iterations": 10**6,
+                "max_consecutive_failed_trials": MAX_CONSECUTIVE_FAILURES}
+    if method.startswith("kt-"):
+        # KerasTuner needs a trial cap; a time budget stops it between trials instead.
+        return {"objective": objective, "max_trials": trials or 10**6, "seed": seed, "hyperparameters": hp,
+                "max_consecutive_failed_trials": MAX_CONSECUTIVE_FAILURES}
+    from search.oracle import OptunaOracle
+    from search.samplers import make_pruner, make_sampler
+
+    oracle = OptunaOracle(
+        objective=objective, max_trials=trials, storage=f"sqlite:///{workdir / 'optuna.db'}",
+        study_name=f"{method}-{seed}", sampler=make_sampler(method, seed), pruner=make_pruner(pruner, epochs),
+        timeout=seconds, hyperparameters=hp, max_consecutive_failed_trials=MAX_CONSECUTIVE_FAILURES,
+    )
+    return {"oracle": oracle}
+
+
+def warm_up(space: Any, hp: Any, data: Any) -> None:
+    """One untimed epoch of the default model, so no method pays TensorFlow's one-time start-up."""
+    model = space.hypermodel().build(hp.copy())
+    kwargs = data.fit_kwargs()
+    model.fit(kwargs["x"], kwargs["y"], epochs=1, verbose=0)
+
+
+def run_method(method: str, repeat: int, seed: int, *, space: Any, hp: Any, data: Any, epochs: int,
+               trials: int | None, seconds: float | None, pruner: str, workdir: Path) -> Trace:
+    """Runs ``method`` until its budget on ``space`` and returns its trace."""
+    import keras_tuner
+
+    trace = Trace(method, repeat, seed)
+    workdir.mkdir(parents=True, exist_ok=True)
+    objective = keras_tuner.Objective(space.objective, space.direction)
+    started = time.monotonic()
+    kwargs = _tuner_kwargs(method, objective, hp, trials, seconds, seed, epochs, pruner, workdir)
+    tuner = _tuner_class(method)(
+        hypermodel=space.hypermodel(), directory=str(workdir), project_name="kt", overwrite=True, **kwargs
+    )
+    tuner._setup_recording(trace, trials, seconds)
+    tuner._started_at = started
+    try:
+        tuner.search(**data.fit_kwargs(), epochs=epochs, verbose=0)
+    except _BudgetReached:
+        pass
+    except RuntimeError as e:  # KerasTuner's "... consecutive failures": the method stops there
+        if "consecutive" not in str(e):
+            raise
+    trace.seconds = time.monotonic() - started
+    return trace
