@@ -93,6 +93,27 @@ def test_audit_names_none_zero_and_nonfinite_gradients_and_leaves_state_alone(sp
 
 
 # -- numerics sentinel ------------------------------------------------------------------------
+def test_replay_names_the_first_non_finite_output_or_gradient(space_path):
+    from search.doctor._numerics import first_nonfinite_output, replay
+
+    nan_after = load_space(space_path("nan_at_epoch2")).module.NanAfter
+    x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+    forward = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="first"),
+                                nan_after(calls=1, name="late"), keras.layers.Dense(1, name="out")])
+    forward.compile("sgd", "mse")
+    # Batches of 4: the layer's 2nd training call is the first non-finite one.
+    assert replay(forward, x, y, batch=4) == "output of layer 'late' (NanAfter) at replayed batch 1"
+    assert first_nonfinite_output(forward, x) == "output of layer 'late' (NanAfter)"
+
+    backward = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="first"),
+                                 SqrtOfWeight(name="sqrt"), keras.layers.Dense(1, name="out")], name="backward")
+    backward.compile("sgd", "mse")
+    # Finite forward pass; the gradient of sqrt(w) at w = 0 is infinite, and back-propagation
+    # carries it no further than the variable nearest the output that it reaches.
+    assert replay(backward, x, y, batch=4) == (
+        "gradient of backward/sqrt/w (layer sqrt: SqrtOfWeight) at replayed batch 0")
+
+
 def test_nan_trials_fail_with_the_reason_and_the_study_completes_its_healthy_ones(space_path, run_cli):
     # Random sampler, seed 4: mode = nan, nan, nan, ok, ok. Two consecutive failures would
     # end the study, but NaN trials do not count toward that limit.

@@ -118,3 +118,26 @@ def test_class_labels_recognise_classifiers(units, activation, loss, y, expected
     assert (found[2] if found else None) == expected
     if found:
         assert len(found[0]) == len(found[1]) == 4
+
+
+def test_study_plots_refresh_during_the_study_only_every_few_trials(tmp_path):
+    from search.plots import StudyPlots
+    from search.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "refresh", str(tmp_path / "artifacts"))
+    tracker.start_parent({"study": "refresh"})
+    study = optuna.create_study()
+    listener = StudyPlots(study, tracker, every_trials=2, min_seconds=0.0, max_share=1.0)
+    for value in (0.3, 0.2, 0.1):
+        trial = study.ask()
+        trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        study.tell(trial, value)
+        listener.trial_ended(None, None, trial.number, TrialState.COMPLETE, value, None)
+    assert listener.refreshes == 1  # after 2 trials, not after the 3rd (1 pending)
+    listener.study_ended()
+    assert listener.refreshes == 2
+    listener.study_ended()
+    assert listener.refreshes == 2  # nothing new to draw
+    client = tracker.client
+    assert {a.path for a in client.list_artifacts(tracker.parent_run_id)} == {"plots", "trials.csv"}
+    tracker.end_parent()

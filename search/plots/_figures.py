@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float, layout: str | None = "constrained"):
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return Figure(figsize=(width, height), dpi=100, layout=layout)
 
 
 def learning_curves(history: dict[str, list[float]], title: str = "") -> Any:
@@ -25,7 +25,12 @@ def learning_curves(history: dict[str, list[float]], title: str = "") -> Any:
     names = sorted({k.removeprefix("val_") for k in history}, key=lambda k: (k != "loss", k))
     cols = min(3, len(names)) or 1
     nrows = math.ceil(len(names) / cols) or 1
-    fig = _figure(4.2 * cols, 3.2 * nrows)
+    width, height = 4.2 * cols, 3.2 * nrows + 0.3
+    # Fixed margins (in inches) instead of a layout engine: half the time to save, and
+    # this figure is drawn for every trial.
+    fig = _figure(width, height, layout=None)
+    fig.subplots_adjust(left=0.75 / width, right=1 - 0.15 / width, bottom=0.5 / height, top=1 - 0.7 / height,
+                        wspace=0.35, hspace=0.6)
     axes = np.atleast_1d(fig.subplots(nrows, cols, squeeze=False)).ravel()
     for ax, name in zip(axes, names):
         finite: list[np.ndarray] = []

@@ -8,10 +8,12 @@ values are positive and span more than 100x); and the trials table as ``trials.c
 (the columns of ``search trials --format csv``). They cover the whole study, including
 trials of earlier invocations.
 
-Refreshing costs a few seconds (measured: see the README), so it happens after a trial
-ends only when at least ``every_trials`` trials (5) ended and ``min_seconds`` (30 s)
-passed since the last refresh, and after the last trial (the oracle will start no
-other: budget reached, timeout passed, grid exhausted, and no retry queued). A plot Optuna
+Refreshing costs about 2-5 s on 2 CPU cores (the first one more: imports), so during
+the study it happens after a trial only when at least ``every_trials`` trials (10)
+ended since the last refresh and at least ``min_seconds`` (60 s) and ten times the last
+refresh's duration passed (plotting stays under about a tenth of the study's time);
+and always after the last trial (the oracle will start no other: budget reached,
+timeout passed, grid exhausted, and no retry queued). A plot Optuna
 cannot draw yet (no completed trial, fewer than two for importances, no
 intermediate values) is skipped and said so in the parent run's tag
 ``search.plot_notes`` (JSON: plot -> why); an error never stops the study.
@@ -127,16 +129,20 @@ class StudyPlots(TrialListener):
         study: the Optuna study.
         tracker: the MLflow :class:`search.tracking.Tracker` of this invocation.
         every_trials: refresh after at least this many trials ended since the last refresh...
-        min_seconds: ...and at least this many seconds passed.
+        min_seconds: ...and at least this many seconds passed...
+        max_share: ...and at least the last refresh's duration divided by this.
     """
 
-    def __init__(self, study: Any, tracker: Any, every_trials: int = 5, min_seconds: float = 30.0) -> None:
+    def __init__(self, study: Any, tracker: Any, every_trials: int = 10, min_seconds: float = 60.0,
+                 max_share: float = 0.1) -> None:
         self.study = study
         self.tracker = tracker
         self.every_trials = every_trials
         self.min_seconds = min_seconds
+        self.max_share = max_share
         self._pending = 0
         self._last = time.monotonic()
+        self._last_duration = 0.0
         self.refreshes = 0
         self.seconds = 0.0
 
@@ -144,8 +150,10 @@ class StudyPlots(TrialListener):
         self._pending += 1
         if self._last_trial(oracle):
             self.refresh()
-        elif self._pending >= self.every_trials and time.monotonic() - self._last >= self.min_seconds:
-            self.refresh()
+        elif self._pending >= self.every_trials:
+            wait = max(self.min_seconds, self._last_duration / self.max_share)
+            if time.monotonic() - self._last >= wait:
+                self.refresh()
 
     @staticmethod
     def _last_trial(oracle: Any) -> bool:
@@ -179,5 +187,6 @@ class StudyPlots(TrialListener):
             pass
         self._pending = 0
         self._last = time.monotonic()
+        self._last_duration = self._last - started
         self.refreshes += 1
-        self.seconds += self._last - started
+        self.seconds += self._last_duration
