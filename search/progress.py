@@ -71,6 +71,8 @@ class StudyProgress(TrialListener):
             self.best = value if self.best is None else better(self.best, value)
         seconds = time.monotonic() - self._started.pop(trial.trial_id, time.monotonic())
         detail = f"{oracle.objective.name}={value:.6g}" if value is not None else (reason or "")
-        self._progress.console.print(f"trial {number:>4} {name:<8} {detail} ({seconds:.1f} s)", highlight=False)
+        # soft_wrap: never crop the reason at the console width (80 columns in a log file).
+        self._progress.console.print(f"trial {number:>4} {name:<8} {detail} ({seconds:.1f} s)", highlight=False,
+                                     soft_wrap=True)
         self._progress.update(self._trials, advance=0 if reason and "will retry" in reason else 1, status=self._status())
         self._progress.update(self._epochs, visible=False)
