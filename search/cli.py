@@ -7,8 +7,10 @@ and exit code 2 (bad usage or input) or 1 (failures); never a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 from enum import Enum
 from typing import Annotated, Optional
@@ -58,6 +60,7 @@ def run(
     seed: Annotated[int, typer.Option(help="Seed of the sampler, the data and each trial's training.")] = 0,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE: a space setting or a fixed hyperparameter (repeatable).")] = None,
     allow_space_change: Annotated[bool, typer.Option(help="Resume even if the space file changed.")] = False,
+    workers: Annotated[int, typer.Option(help="Local worker processes sharing the study (each gets its share of the cores).")] = 1,
     home: HomeOpt = None,
     storage: StorageOpt = None,
     tracking_uri: TrackingOpt = None,
@@ -65,7 +68,6 @@ def run(
     """Run (or resume) a study of SPACE; every trial is logged to MLflow."""
     from search._quiet import quiet_imports
     from search.config import StudyConfig, parse_sets
-    from search.errors import StudyFailedError
     from search.study import run_study
 
     quiet_imports()
@@ -73,9 +75,26 @@ def run(
     config = StudyConfig(
         space=space, study=study, trials=trials, timeout=timeout, epochs=epochs, sampler=sampler,
         pruner=pruner, seed=seed, sets=parse_sets(set_), allow_space_change=allow_space_change,
-        home=home, storage=storage, tracking_uri=tracking_uri,
+        home=home, storage=storage, tracking_uri=tracking_uri, workers=workers,
     )
-    result = run_study(config)
+    with _interruptible():
+        _print_result(run_study(config))
+
+
+@contextlib.contextmanager
+def _interruptible():
+    # Click turns KeyboardInterrupt into its own "Aborted!"; say what happened instead.
+    from search.errors import Interrupted
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted; running trials were marked FAIL and their runs closed.") from None
+
+
+def _print_result(result) -> None:
+    from search.errors import StudyFailedError
+
     best = "-" if result.best_value is None else f"{result.best_value:.6g} (trial {result.best_trial})"
     typer.echo(
         f"study {result.study}: {result.complete} complete, {result.pruned} pruned, "
@@ -90,6 +109,7 @@ def run(
 def trials(
     study: Annotated[str, typer.Argument(help="The study name.")],
     format: Annotated[TableFormat, typer.Option("--format", help="table|csv|json")] = TableFormat.table,
+    failures: Annotated[bool, typer.Option("--failures", help="Group failed and pruned trials by reason, with counts and shared params.")] = False,
     home: HomeOpt = None,
     storage: StorageOpt = None,
 ) -> None:
@@ -98,6 +118,11 @@ def trials(
     from search.results import open_study, trials_frame, trials_records
 
     the_study = open_study(study, storage_mod.resolve(home, storage))
+    if failures:
+        from search.failures import render_failures
+
+        typer.echo(render_failures(the_study, format.value), nl=False)
+        return
     if format is TableFormat.json:
         typer.echo(json.dumps(trials_records(the_study), indent=2, default=str))
         return
@@ -156,6 +181,43 @@ def spaces() -> None:
 
 
 @app.command()
+def worker(
+    study: Annotated[str, typer.Argument(help="The study to join (created by `search run`).")],
+    trials: Annotated[Optional[int], typer.Option(help="Run at most this many trials here [default: until the study's budget].")] = None,
+    timeout: Annotated[Optional[float], typer.Option(help="Start no new trial after this many seconds.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show the progress display.")] = True,
+    worker_index: Annotated[Optional[int], typer.Option(hidden=True)] = None,
+    home: HomeOpt = None,
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Join an existing study from any machine and run its trials until its budget."""
+    from search._quiet import quiet_imports
+    from search.worker import run_worker
+
+    quiet_imports()
+    with _interruptible():
+        result = run_worker(study, home=home, storage=storage, tracking_uri=tracking_uri, trials=trials,
+                            timeout=timeout, progress=progress, worker_index=worker_index)
+    _print_result(result)
+
+
+@app.command()
+def reconcile(
+    study: Annotated[str, typer.Argument(help="The study to repair.")],
+    home: HomeOpt = None,
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Repair what a crash left: stale RUNNING trials, RUNNING MLflow runs, KerasTuner's retry state."""
+    from search.reconcile import reconcile as repair
+
+    changes = repair(study, home=home, storage=storage, tracking_uri=tracking_uri)
+    for line in changes or ["nothing to repair"]:
+        typer.echo(line)
+
+
+@app.command()
 def ui(
     host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 5000,
@@ -168,14 +230,117 @@ def ui(
     raise typer.Exit(serve(host, port, home=home, tracking_uri=tracking_uri))
 
 
-# [baseline command: issue 4]
+@app.command()
+def baseline(
+    space: Annotated[str, typer.Argument(help="A space name (see `search spaces`) or a path to a space .py file.")],
+    study: Annotated[Optional[str], typer.Option(help="The study to compare with and log to (default: the space's name).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE: a space setting (repeatable); a study's own settings apply by default.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the baselines' training (default: the study's seed, else 0).")] = None,
+    cv: Annotated[bool, typer.Option("--cv", help="Cross-validate on every fold of the space's fixed split (mean ± std).")] = False,
+    trial: Annotated[Optional[str], typer.Option(help="Also report this trial of the study: a number or 'best' (retrained per fold with --cv).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs of trained baselines and trial retraining (default: the study's epochs).")] = None,
+    format: Annotated[BestFormat, typer.Option("--format", help="table|json")] = BestFormat.table,
+    home: HomeOpt = None,
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Compute SPACE's baselines on the study's own split (or folds) and log them beside its trials."""
+    from search._quiet import quiet_imports
+    from search.baselines import BaselineConfig, report_dict, report_table, run_baselines
+    from search.config import parse_sets
+
+    quiet_imports()
+    config = BaselineConfig(
+        space=space, study=study, sets=parse_sets(set_), seed=seed, cv=cv, trial=trial, epochs=epochs,
+        home=home, storage=storage, tracking_uri=tracking_uri,
+    )
+    report = run_baselines(config)
+    if format is BestFormat.json:
+        typer.echo(json.dumps(report_dict(report), indent=2, default=str))
+        return
+    typer.echo(report_table(report))
+    typer.echo(f"mlflow  {report.tracking_uri} (study {report.study}, parent run {report.parent_run_id})")
 
 
-# [export command: issue 6]
+@app.command()
+def export(
+    study: Annotated[str, typer.Argument(help="The study name.")],
+    out: Annotated[str, typer.Option("--out", help="Where to write: a .keras file, or a folder for savedmodel/mlflow.")],
+    format: Annotated[str, typer.Option("--format", help="keras|savedmodel|mlflow")] = "keras",
+    trial: Annotated[Optional[int], typer.Option("--trial", help="Export this trial number instead of the best COMPLETE one.")] = None,
+    register: Annotated[Optional[str], typer.Option("--register", help="With --format mlflow: register as NAME, alias 'best'.")] = None,
+    home: HomeOpt = None,
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Export the best trial's model, verified to reload and predict the same in a fresh process."""
+    from search.export.exporter import check_options
+
+    check_options(format, register)  # before the imports below: a bad format is refused at once
+    from search._quiet import quiet_imports
+    from search.export.exporter import export as export_trial
+
+    quiet_imports()
+    result = export_trial(study, out, format, trial, register, home=home, storage=storage,
+                          tracking_uri=tracking_uri, notify=lambda line: typer.echo(line, err=True))
+    m = result.manifest
+    v = m["verification"]
+    typer.echo(f"exported trial {m['trial']} of {m['study']} ({m['objective']}={m['value']}) as {format}: {result.path}")
+    typer.echo(f"weights from {m['weights']['source']} ({m['weights']['location']}); verified in a fresh process: "
+               f"max abs diff {v['max_abs_diff']:.3g} on {v['probe_rows']} rows (atol {v['atol']:g}, rtol {v['rtol']:g})")
+    if "mlflow" in m:
+        typer.echo(f"mlflow model {m['mlflow']['model_uri']} on run {m['mlflow']['run_id']}")
+        if "registered" in m["mlflow"]:
+            r = m["mlflow"]["registered"]
+            typer.echo(f"registered {r['name']} version {r['version']} ({r['uri']})")
+    typer.echo(f"manifest {result.manifest_path}")
+
+
+@app.command()
+def compare(
+    space: Annotated[str, typer.Argument(help="A space name (see `search spaces`) or a path to a space .py file.")],
+    samplers: Annotated[Optional[str], typer.Option(help="Comma-separated: tpe,random,cmaes,qmc (Optuna, pruned) and kt-random,kt-bayesian,kt-hyperband (KerasTuner) [default tpe,random,kt-random,kt-bayesian,kt-hyperband].")] = None,
+    budget_trials: Annotated[Optional[int], typer.Option(help="Trials per method and repeat [default 10].")] = None,
+    budget_seconds: Annotated[Optional[float], typer.Option(help="Seconds per method and repeat (no trial starts after them).")] = None,
+    repeats: Annotated[int, typer.Option(help="Repeats per method (seeds seed, seed+1, ...); figures are medians.")] = 1,
+    target: Annotated[Optional[float], typer.Option(help="Objective value to reach, for time/trials/epochs to target.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Epochs per trial [default: the space's EPOCHS].")] = None,
+    pruner: Annotated[str, typer.Option(help="Pruner of the Optuna methods: median|percentile|sha|hyperband|wilcoxon|none")] = "median",
+    seed: Annotated[int, typer.Option(help="Data seed and base of the samplers' and trials' seeds.")] = 0,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE: a space setting or a fixed hyperparameter (repeatable).")] = None,
+    format: Annotated[BestFormat, typer.Option("--format", help="table|json")] = BestFormat.table,
+    home: HomeOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Compare Optuna's samplers (with pruning) and KerasTuner's tuners on SPACE; logged to MLflow as compare-SPACE."""
+    from search._quiet import quiet_imports
+    from search.compare import CompareConfig, compare as run_compare
+    from search.compare._config import parse_methods
+    from search.compare._table import format_table
+    from search.config import parse_sets
+
+    config = CompareConfig(
+        space=space, methods=parse_methods(samplers), budget_trials=budget_trials, budget_seconds=budget_seconds,
+        repeats=repeats, target=target, epochs=epochs, pruner=pruner, seed=seed, sets=parse_sets(set_),
+        home=home, tracking_uri=tracking_uri,
+    )
+    quiet_imports()
+    with _interruptible():
+        result = run_compare(config, notify=lambda line: typer.echo(line, err=True))
+    if format == BestFormat.json:
+        typer.echo(json.dumps({k: v for k, v in result.to_dict().items() if k != "traces"}, default=str))
+    else:
+        typer.echo(format_table(result))
+
+
+def _terminate(signum, frame) -> None:
+    # SIGTERM stops like Ctrl-C: running trials are told FAIL and their runs closed.
+    raise KeyboardInterrupt
 
 
 def main() -> None:
     """Entry point of the ``search`` console script."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app()
     except SearchError as e:

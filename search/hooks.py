@@ -93,13 +93,22 @@ def space_trial_hooks(space: Any) -> list[TrialHook]:
 def default_trial_hooks(space: Any) -> list[TrialHook]:
     """The hooks ``search run`` attaches to every trial of ``space``."""
     hooks: list[TrialHook] = space_trial_hooks(space)
-    # [trial hooks: issue 5 (doctor, plots)]
-    # [trial hooks: issue 6 (probe batch, best checkpoint)]
+    # issue 5: gradient audit, divergence/jump events, pictures, then the numerics
+    # sentinel (last of these: the others see a non-finite epoch before it fails the trial)
+    from search.doctor import GradientAuditHook, NumericsSentinelHook, TrainingEventsHook
+    from search.plots import TrialPlotsHook
+
+    hooks += [GradientAuditHook(), TrainingEventsHook(), TrialPlotsHook(), NumericsSentinelHook()]
+    from search.export.hook import BestCheckpointHook
+
+    hooks.append(BestCheckpointHook())  # issue 6: best checkpoint + probe batch for `search export`
     return hooks
 
 
 def default_listeners(study: Any, tracker: Any) -> list[Any]:
     """Extra trial listeners ``search run`` attaches to the oracle (besides tracking and progress)."""
     listeners: list[Any] = []
-    # [listeners: issue 5 (study plots)]
+    from search.plots import StudyPlots
+
+    listeners.append(StudyPlots(study, tracker))  # issue 5: study plots + trials.csv on the parent run
     return listeners

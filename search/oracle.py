@@ -15,7 +15,9 @@ reports every epoch, so Optuna's pruner can stop a trial.
 from __future__ import annotations
 
 import math
+import re
 import time
+import warnings
 from datetime import datetime
 from collections.abc import Sequence
 from typing import Any
@@ -40,7 +42,18 @@ ATTR_PRUNED_BY = "pruned_by"
 
 def _last_line(message: str | None) -> str:
     lines = [line.strip() for line in (message or "").strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "unknown error"
+    line = lines[-1] if lines else "unknown error"
+    # FailedTrialError messages (and the doctor's NumericsError) are written for the user.
+    return _FAILED_TRIAL_PREFIX.sub("", line)
+
+
+# "keras_tuner.src.errors.FailedTrialError: ", "search.doctor._numerics.NumericsError: "
+_FAILED_TRIAL_PREFIX = re.compile(r"^[\w.]*(?:FailedTrialError|NumericsError): ")
+
+
+def _is_numerics_failure(trial: kt_trial.Trial) -> bool:
+    lines = (trial.message or "").strip().splitlines()
+    return trial.status == TrialStatus.FAILED and bool(lines) and "NumericsError: " in lines[-1]
 
 
 class OptunaOracle(keras_tuner.Oracle):
@@ -58,9 +71,11 @@ class OptunaOracle(keras_tuner.Oracle):
             tracking, progress display).
         heartbeat: a :class:`search.heartbeat.Heartbeat` that beats for this process's
             running trials (RDB storages with heartbeats enabled).
-        stale_trials: a :class:`search.heartbeat.StaleTrials` filled by the storage's
-            stale-trial callback; each stale trial of a dead worker is retried here with
-            the same values.
+        stale_trials: a :class:`search.heartbeat.StaleTrials`; when given, each trial of a
+            dead worker (no heartbeat for the grace period) that this process fails is
+            retried here with the same values.
+        max_local_trials: at most this many trials (retries included) in this process.
+        worker_name: recorded as the ``worker`` user attribute of each trial run here.
         **kwargs: passed to ``keras_tuner.Oracle`` (``hyperparameters``,
             ``max_retries_per_trial``, ``max_consecutive_failed_trials``, ...).
     """
@@ -79,6 +94,8 @@ class OptunaOracle(keras_tuner.Oracle):
         listeners: Sequence[TrialListener] = (),
         heartbeat: Any = None,
         stale_trials: Any = None,
+        max_local_trials: int | None = None,
+        worker_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(objective=objective, max_trials=max_trials, **kwargs)
@@ -104,6 +121,8 @@ class OptunaOracle(keras_tuner.Oracle):
         self.listeners = list(listeners)
         self.heartbeat = heartbeat
         self.stale_trials = stale_trials
+        self.max_local_trials = max_local_trials
+        self.worker_name = worker_name
         self._started = time.monotonic()
         self._running: dict[str, optuna.Trial] = {}  # KT trial id -> its live Optuna trial
         self._numbers: dict[str, int] = {}  # KT trial id -> its latest Optuna trial number
@@ -118,13 +137,20 @@ class OptunaOracle(keras_tuner.Oracle):
         return {"status": TrialStatus.RUNNING, "values": values}
 
     def _ask(self, trial_id: str | None = None) -> optuna.Trial:
-        otrial = self.study.ask()
+        with warnings.catch_warnings():
+            # Optuna warns that heartbeats are meant for optimize(); this oracle beats itself.
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            otrial = self.study.ask()
         trial_id = trial_id or self.trial_id_for(otrial.number)
         otrial.set_user_attr(ATTR_KT_TRIAL_ID, trial_id)
         self._track(trial_id, otrial)
         return otrial
 
     def _track(self, trial_id: str, otrial: optuna.Trial) -> None:
+        if self.worker_name:
+            otrial.set_user_attr("worker", self.worker_name)
+        if getattr(self, "_directory", None) is not None:  # set by the tuner; checkpoints live there
+            otrial.set_user_attr("trial_dir", self._get_trial_dir(trial_id))
         self._running[trial_id] = otrial
         self._numbers[trial_id] = otrial.number
         if self.heartbeat is not None:
@@ -138,12 +164,27 @@ class OptunaOracle(keras_tuner.Oracle):
     def _stop_reason(self) -> str | None:
         if self.timeout is not None and time.monotonic() - self._started > self.timeout:
             return "timeout"
-        if self.max_trials and self.trials_used() >= self.max_trials:
+        if self.max_trials and self.trials_used() >= self.max_trials and not self._waiting_retries():
             return "budget"
+        if self.max_local_trials is not None and len(self.start_order) >= self.max_local_trials:
+            return "this worker's --trials"
         sampler = self.study.sampler
         if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study):
             return "grid exhausted"
         return None
+
+    def _others_running(self) -> bool:
+        """Whether trials of other processes run (only watched when heartbeats are on)."""
+        if self.heartbeat is None or self.stale_trials is None:
+            return False
+        mine = {t.number for t in self._running.values()}
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return any(t.number not in mine for t in running)
+
+    def _waiting_retries(self) -> bool:
+        """Retries queued in Optuna (by ``search reconcile``) still to run; they cost no budget."""
+        waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        return any(ATTR_RETRY_OF in t.user_attrs for t in waiting)
 
     def trials_used(self) -> int:
         """Trials of the study that count against the budget (retries do not)."""
@@ -164,7 +205,12 @@ class OptunaOracle(keras_tuner.Oracle):
             self._reask_same(trial, self._numbers.get(trial.trial_id))
             self._notify("trial_started", self, trial, self._running[trial.trial_id])
             return trial
-        if self._stop_reason():
+        reason = self._stop_reason()
+        if reason == "budget" and self._others_running():
+            # Another worker's trial may still die; stay to retry it once it goes stale.
+            time.sleep(self.heartbeat.interval)
+            return kt_trial.Trial(self.get_space(), trial_id=None, status=TrialStatus.IDLE)
+        if reason:
             return kt_trial.Trial(self.get_space(), trial_id=None, status=TrialStatus.STOPPED)
         self.tuner_ids.add(tuner_id)
         otrial = self._ask()
@@ -186,8 +232,7 @@ class OptunaOracle(keras_tuner.Oracle):
         """Fails the trials of dead workers and retries one of them here, same values."""
         if self.stale_trials is None:
             return None
-        optuna.storages.fail_stale_trials(self.study)  # fills self.stale_trials
-        for frozen in self.stale_trials.pop_all():
+        for frozen in self.stale_trials.collect(self.study):
             self._notify("trial_lost", self, frozen, "worker lost: no heartbeat")
             self.stale_trials.pending.append(frozen)
         while self.stale_trials.pending:
@@ -250,6 +295,36 @@ class OptunaOracle(keras_tuner.Oracle):
     def pruned_reason(self, trial_id: str) -> str | None:
         """Which pruner stopped the trial, and at which step; None if it was not pruned."""
         return self._pruned.get(trial_id)
+
+    def set_trial_user_attr(self, trial_id: str, key: str, value: Any) -> bool:
+        """Sets a user attribute on the running Optuna trial of ``trial_id``; False if none runs."""
+        otrial = self._running.get(trial_id)
+        if otrial is not None:
+            otrial.set_user_attr(key, value)
+        return otrial is not None
+
+    def set_trial_constraint(self, trial_id: str, key: str, value: float) -> bool:
+        """Sets an Optuna constraint (> 0: violated) on the running trial of ``trial_id``."""
+        otrial = self._running.get(trial_id)
+        if otrial is not None and key not in otrial.constraints:
+            otrial.set_constraint(key, value)
+        return otrial is not None
+
+    def _check_consecutive_failures(self) -> None:
+        # KerasTuner ends the search after max_consecutive_failed_trials FAILED trials in a
+        # row. A trial failed by a NaN/inf loss (search.doctor's NumericsError) says its
+        # region is bad, not that the harness is broken: it neither counts nor resets.
+        failures = 0
+        for trial_id in self.end_order:
+            trial = self.trials[trial_id]
+            if _is_numerics_failure(trial):
+                continue
+            failures = failures + 1 if trial.status == TrialStatus.FAILED else 0
+            if failures == self.max_consecutive_failed_trials:
+                raise RuntimeError(
+                    "Number of consecutive failures exceeded the limit "
+                    f"of {self.max_consecutive_failed_trials}.\n" + (trial.message or "")
+                )
 
     # -- telling ---------------------------------------------------------------------------
     @keras_tuner.synchronized
@@ -315,8 +390,13 @@ class OptunaOracle(keras_tuner.Oracle):
         return self._numbers.get(trial_id)
 
     def _notify(self, event: str, *args: Any) -> None:
+        # A listener (MLflow logging, display) must never lose a trial: Optuna already
+        # holds its state, so an error there is reported and the study goes on.
         for listener in self.listeners:
-            getattr(listener, event)(*args)
+            try:
+                getattr(listener, event)(*args)
+            except Exception as e:  # noqa: BLE001 - reported, never fatal to the trial
+                _warn_once(f"{type(listener).__name__}.{event} failed: {type(e).__name__}: {str(e)[:300]}")
 
     def reload(self) -> None:
         """Reloads KerasTuner's state and reconciles its interrupted trials with Optuna.
@@ -354,6 +434,19 @@ class OptunaOracle(keras_tuner.Oracle):
         saved = state.get("optuna", {})
         self._numbers = {k: int(v) for k, v in saved.get("numbers", {}).items()}
         self._pruned = dict(saved.get("pruned", {}))
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    import sys
+
+    key = message.split(":", 1)[0]
+    if key not in _WARNED:
+        _WARNED.add(key)
+        print(f"warning: {message} (the trial's state is kept in Optuna; `search reconcile` "
+              "closes runs left open once the tracking server is back)", file=sys.stderr)
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,13 @@ from search.errors import NoCompletedTrialsError, StudyNotFoundError
 
 def open_study(name: str, loc: storage_mod.Location):
     """Loads study ``name`` from the location's storage, or says which studies exist."""
+    return require_study(name, loc, storage_mod.open_storage(loc.storage_url))
+
+
+def require_study(name: str, loc: storage_mod.Location, ostorage: Any):
+    """Loads study ``name`` from an open storage, or says which studies exist there."""
     import optuna
 
-    ostorage = storage_mod.open_storage(loc.storage_url)
     names = sorted(s.study_name for s in optuna.get_all_study_summaries(ostorage, include_best_trial=False))
     if name not in names:
         listed = ", ".join(names) if names else "none"
@@ -37,10 +41,21 @@ def _row(t: Any) -> dict[str, Any]:
         "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
         "kt_trial_id": t.user_attrs.get("kt_trial_id"),
         "reason": reason,
+        "gradients": _gradients(t.user_attrs),
+        "events": ", ".join(f"{e['event']}@{e['epoch']}" for e in t.user_attrs.get("events", [])) or None,
     }
 
 
-COLUMNS = ["number", "state", "value", "params", "duration_s", "mlflow_run_id", "kt_trial_id", "reason"]
+def _gradients(attrs: dict[str, Any]) -> str | None:
+    """The doctor's gradient audit in a few words: ``no gradient: bump/sigma`` (None if clean)."""
+    parts = [f"{label}: {', '.join(v.split(' (')[0] for v in attrs[key])}" for key, label in (
+        ("no_gradient", "no gradient"), ("zero_gradient", "zero gradient"),
+        ("nonfinite_gradient", "non-finite gradient")) if attrs.get(key)]
+    return "; ".join(parts) or None
+
+
+COLUMNS = ["number", "state", "value", "params", "duration_s", "mlflow_run_id", "kt_trial_id", "reason",
+           "gradients", "events"]
 
 
 def trials_records(study: Any) -> list[dict[str, Any]]:

@@ -27,9 +27,36 @@ TAG_STATE = "search.state"
 TAG_FAIL_REASON = "search.fail_reason"
 TAG_PRUNED_BY = "search.pruned_by"
 TAG_RETRY_OF = "search.retry_of"
+TAG_ARTIFACT_ERROR = "search.artifact_error"
+TAG_BASELINE = "search.baseline"
+TAG_PROTOCOL = "search.protocol"
+TAG_BASELINE_PARAMS = "search.baseline_params"
 PARENT_TAG = "mlflow.parentRunId"
 
 _RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+
+def check_tracking(uri: str) -> None:
+    """Fails fast, with one line, when an MLflow tracking server cannot be reached."""
+    import os
+    import urllib.request
+
+    from search.errors import StorageError
+    from search.storage import mask_password
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=5) as response:
+            response.read()
+    except Exception as e:  # noqa: BLE001 - any failure means unreachable
+        reason = getattr(e, "reason", e)
+        raise StorageError(
+            f"Cannot reach the MLflow tracking server {mask_password(uri)}: {reason}; "
+            "start it (see README, 'Many machines') or pass another --tracking-uri."
+        ) from None
 
 
 def _client(tracking_uri: str):
@@ -55,29 +82,41 @@ class Tracker(TrialListener):
         self.client = _client(tracking_uri)
         self.study_name = study_name
         experiment = self.client.get_experiment_by_name(study_name)
+        if tracking_uri.startswith("sqlite:///"):
+            from search.storage import sqlite_wal
+
+            sqlite_wal(tracking_uri.removeprefix("sqlite:///"))  # several local workers write here
         if experiment is None:
-            location = f"{artifact_root.rstrip('/')}/{study_name}" if artifact_root else None
+            # A tracking server stores (or proxies) artifacts itself, so workers on other
+            # machines can log them; a local store keeps them under the home folder.
+            remote = tracking_uri.startswith(("http://", "https://"))
+            location = f"{artifact_root.rstrip('/')}/{study_name}" if artifact_root and not remote else None
             self.experiment_id = self.client.create_experiment(study_name, artifact_location=location)
         else:
             self.experiment_id = experiment.experiment_id
         self.parent_run_id: str | None = None
+        self.artifact_errors = 0
         self._runs: dict[str, str] = {}  # KT trial id -> MLflow run id of its current attempt
         self._logged: dict[str, set[str]] = {}  # run id -> names of params logged
 
     # -- the parent run ------------------------------------------------------------------
-    def start_parent(self, params: dict[str, Any], run_name: str | None = None) -> str:
-        """Starts the parent run of one ``search run`` invocation and logs its settings."""
+    def start_parent(self, params: dict[str, Any], run_name: str | None = None, role: str = "study") -> str:
+        """Starts the parent run of one ``search run`` invocation (or ``search baseline``: role) and logs its settings."""
         from mlflow.entities import Param
 
         run = self.client.create_run(
             self.experiment_id,
             run_name=run_name or f"{self.study_name}-{time.strftime('%Y%m%d-%H%M%S')}",
-            tags={TAG_STUDY: self.study_name, TAG_ROLE: "study"},
+            tags={TAG_STUDY: self.study_name, TAG_ROLE: role},
         )
         self.parent_run_id = run.info.run_id
         safe = [Param(k, mask_password(str(v))[:6000]) for k, v in sorted(params.items())]
         self.client.log_batch(self.parent_run_id, params=safe)
         return self.parent_run_id
+
+    def join_parent(self, run_id: str) -> None:
+        """Nests this process's trial runs under an existing parent run (workers)."""
+        self.parent_run_id = run_id
 
     def end_parent(self, status: str = "FINISHED", summary: dict[str, float] | None = None) -> None:
         """Logs the study summary on the parent run and ends it with ``status``."""
@@ -90,6 +129,55 @@ class Tracker(TrialListener):
             self.client.log_batch(self.parent_run_id, metrics=metrics)
         self.client.set_terminated(self.parent_run_id, status=status)
         self.parent_run_id = None
+
+    # -- baselines (search baseline) -----------------------------------------------------
+    def latest_parent_run(self) -> Any | None:
+        """The most recent ``search run`` parent run of this study (None if there is none)."""
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{TAG_ROLE}` = 'study'",
+            order_by=["attributes.start_time DESC"], max_results=1,
+        )
+        return runs[0] if runs else None
+
+    def log_baseline(self, parent_run_id: str, name: str, metrics: dict[str, float], *, run_name: str,
+                     protocol: str, params: str, prefix: str, folds: dict[str, list[float]] | None = None) -> str:
+        """Logs one baseline as a finished child run of ``parent_run_id``, and its metrics on that parent.
+
+        ``folds`` (metric -> one value per fold) are logged with the fold as the step.
+        """
+        from mlflow.entities import Metric
+
+        tags = {TAG_STUDY: self.study_name, TAG_ROLE: "baseline", TAG_BASELINE: name,
+                TAG_PROTOCOL: protocol, TAG_BASELINE_PARAMS: params[:5000], PARENT_TAG: parent_run_id}
+        run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags).info.run_id
+        ts = _now_ms()
+        logged = [Metric(k, float(v), ts, 0) for k, v in metrics.items() if _finite(v)]
+        for key, values in (folds or {}).items():
+            logged += [Metric(f"{key}_fold", float(v), ts, step) for step, v in enumerate(values) if _finite(v)]
+        self.client.log_batch(run_id, metrics=logged)
+        self.client.set_terminated(run_id, status="FINISHED")
+        on_parent = [Metric(f"{prefix}{k}", float(v), ts, 0) for k, v in metrics.items()
+                     if _finite(v) and not k.startswith("best_")]
+        self.client.log_batch(parent_run_id, metrics=on_parent)
+        return run_id
+
+    def log_child_run(self, *, run_name: str, params: dict[str, Any], metrics: dict[str, float],
+                      series: dict[str, list[tuple[int, float]]] | None = None, role: str = "child") -> str:
+        """Logs a finished child run of the parent run: params, metrics, and ``series`` (key -> (step, value))."""
+        from mlflow.entities import Metric, Param
+
+        tags = {TAG_STUDY: self.study_name, TAG_ROLE: role}
+        if self.parent_run_id:
+            tags[PARENT_TAG] = self.parent_run_id
+        run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags).info.run_id
+        ts = _now_ms()
+        logged = [Metric(k, float(v), ts, 0) for k, v in metrics.items() if _finite(v)]
+        for key, points in (series or {}).items():
+            logged += [Metric(key, float(v), ts, int(step)) for step, v in points if _finite(v)]
+        safe = [Param(k, mask_password(str(v))[:6000]) for k, v in sorted(params.items())]
+        self.client.log_batch(run_id, metrics=logged, params=safe)
+        self.client.set_terminated(run_id, status="FINISHED")
+        return run_id
 
     # -- trial runs (TrialListener) ------------------------------------------------------
     def trial_started(self, oracle: Any, trial: Any, optuna_trial: Any) -> None:
@@ -204,13 +292,40 @@ class Tracker(TrialListener):
         if self.parent_run_id:
             self._log_artifact(self.parent_run_id, local_path, artifact_path)
 
-    def _log_artifact(self, run_id: str, local_path: str, artifact_path: str | None) -> None:
+    def set_parent_tags(self, tags: dict[str, str]) -> None:
+        """Sets tags on the parent (study) run."""
+        from mlflow.entities import RunTag
+
+        if self.parent_run_id and tags:
+            self.client.log_batch(self.parent_run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+
+    def _log_artifact(self, run_id: str, local_path: str, artifact_path: str | None) -> bool:
+        """Logs an artifact; a full disk or an unreachable store is reported, not raised.
+
+        A trial must not be lost because a picture could not be stored: the failure is
+        recorded as the run's ``search.artifact_error`` tag and printed once.
+        """
+        import sys
         from pathlib import Path
 
-        if Path(local_path).is_dir():
-            self.client.log_artifacts(run_id, local_path, artifact_path)
-        else:
-            self.client.log_artifact(run_id, local_path, artifact_path)
+        from mlflow.exceptions import MlflowException
+
+        try:
+            if Path(local_path).is_dir():
+                self.client.log_artifacts(run_id, local_path, artifact_path)
+            else:
+                self.client.log_artifact(run_id, local_path, artifact_path)
+            return True
+        except (OSError, MlflowException) as e:
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+            self.artifact_errors += 1
+            if self.artifact_errors == 1:
+                print(f"warning: could not store artifact {Path(local_path).name}: {reason}", file=sys.stderr)
+            try:
+                self.client.set_tag(run_id, TAG_ARTIFACT_ERROR, reason)
+            except Exception:  # noqa: BLE001 - the tag is a courtesy
+                pass
+            return False
 
     def close_open_runs(self, status: str = "KILLED", reason: str = "interrupted") -> None:
         """Ends every trial run still open (on interrupt or crash), then nothing is RUNNING."""
@@ -236,3 +351,121 @@ def mlflow_runs(tracking_uri: str, study_name: str) -> list[Any]:
     if experiment is None:
         return []
     return client.search_runs([experiment.experiment_id], max_results=50000)
+
+
+class ModelStore:
+    """What ``search export`` reads from and writes to MLflow: trial artifacts, models, the registry.
+
+    Args:
+        tracking_uri: MLflow tracking URI; the model registry lives in the same store.
+    """
+
+    def __init__(self, tracking_uri: str) -> None:
+        import os
+
+        from mlflow import MlflowClient
+
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars on the CLI's stderr
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    def download_artifacts(self, run_id: str, path: str, dst: str) -> str | None:
+        """Downloads artifact folder ``path`` of run ``run_id`` into ``dst``; None when absent."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            if not self.client.list_artifacts(run_id, path):
+                return None
+            return self.client.download_artifacts(run_id, path, dst)
+        except (MlflowException, OSError):
+            return None
+
+    def parent_params(self, run_id: str) -> dict[str, str]:
+        """Params of the parent (study) run of trial run ``run_id`` ({} when there is none)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            parent = self.client.get_run(run_id).data.tags.get(PARENT_TAG)
+            return dict(self.client.get_run(parent).data.params) if parent else {}
+        except MlflowException:
+            return {}
+
+    def log_pyfunc(self, run_id: str, name: str, save: Any, tags: dict[str, str] | None = None) -> tuple[str, str]:
+        """Logs an MLflow model on run ``run_id`` (a ``LoggedModel`` of the run's experiment).
+
+        ``save(path, mlflow_model)`` writes the model folder (``mlflow.pyfunc.save_model``).
+        The run keeps its status: MLflow's ``log_model`` would need the run active again.
+
+        Returns:
+            ``(model_id, model_uri)``.
+        """
+        import tempfile
+        from pathlib import Path
+
+        from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+        from mlflow.models import Model
+
+        run = self.client.get_run(run_id)
+        logged = self.client.create_logged_model(
+            run.info.experiment_id, name=name, source_run_id=run_id, tags=tags,
+            params={k: v[:6000] for k, v in run.data.params.items()}, model_type="keras",
+        )
+        try:
+            with tempfile.TemporaryDirectory(prefix="search-model-") as tmp:
+                local = str(Path(tmp) / "model")
+                save(local, Model(artifact_path=logged.artifact_location, run_id=run_id,
+                                  model_uuid=logged.model_id, model_id=logged.model_id))
+                self.client.log_model_artifacts(logged.model_id, local)
+            self.client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+            self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        except BaseException:
+            self.delete_model(logged.model_id)
+            raise
+        return logged.model_id, f"models:/{logged.model_id}"
+
+    def download_model(self, model_id: str, dst: str) -> str:
+        """Downloads logged model ``model_id``'s folder into ``dst``."""
+        import mlflow.artifacts
+
+        location = self.client.get_logged_model(model_id).artifact_location
+        return mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=dst)
+
+    def log_model_file(self, model_id: str, local_path: str) -> None:
+        """Adds a file to a logged model's folder (the export manifest)."""
+        self.client.log_model_artifact(model_id, local_path)
+
+    def delete_model(self, model_id: str) -> None:
+        """Deletes a logged model (an export that failed verification)."""
+        from mlflow.entities import LoggedModelStatus
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.finalize_logged_model(model_id, LoggedModelStatus.FAILED)
+            self.client.delete_logged_model(model_id)
+        except MlflowException:
+            pass
+
+    def register(self, model_id: str, run_id: str, name: str, alias: str) -> str:
+        """Registers logged model ``model_id`` as a new version of ``name`` and points ``alias`` at it.
+
+        Returns:
+            The version number.
+        """
+        from mlflow.exceptions import MlflowException
+
+        import mlflow
+
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            self.client.create_registered_model(name)
+        # The SQL registry resolves a models:/ source with a client on the *global* tracking URI
+        # (a TODO in mlflow/store/model_registry/sqlalchemy_store.py); point it here meanwhile.
+        previous = mlflow.get_tracking_uri()
+        mlflow.set_tracking_uri(self.tracking_uri)
+        try:
+            version = self.client.create_model_version(name, f"models:/{model_id}", run_id=run_id, model_id=model_id)
+        finally:
+            mlflow.set_tracking_uri(previous)
+        self.client.set_registered_model_alias(name, alias, version.version)
+        return str(version.version)
