@@ -80,6 +80,12 @@ def execute(plan: Plan) -> Any:
     from search.tracking import Tracker
     from search.tuner import Tuner
 
+    if not os.environ.get("SEARCH_DEBUG"):
+        # KerasTuner prints every failed trial's traceback while DEBUG is on (its default);
+        # the reason is already in the progress line, Optuna and MLflow. No public switch.
+        from keras_tuner.src import config as kt_config
+
+        kt_config.DEBUG = False
     study, space = plan.study, plan.space
     name = study.study_name
     tracker = Tracker(plan.loc.tracking_uri, name, plan.loc.artifact_root)

@@ -46,7 +46,14 @@ def _grid(seed: int | None, grid: dict[str, list] | None = None, **_: Any) -> op
 
     if not grid:
         raise UsageError("The grid sampler needs a non-empty discrete search space.")
-    return optuna.samplers.GridSampler(grid, seed=seed)
+
+    class GridSampler(optuna.samplers.GridSampler):
+        # Optuna's after_trial calls study.stop() once the grid is used up, which raises
+        # outside study.optimize(); the oracle stops on is_exhausted() instead.
+        def after_trial(self, study, trial, state, values) -> None:
+            pass
+
+    return GridSampler(grid, seed=seed)
 
 
 _SAMPLERS: dict[str, Callable[..., Any]] = {

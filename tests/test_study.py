@@ -165,3 +165,12 @@ def test_changed_space_is_refused_on_resume(tmp_path, space_path):
     result = run_study(StudyConfig(space=str(copy), study="guard", trials=2, epochs=1, progress=False,
                                    allow_space_change=True))
     assert result.complete == 2
+
+
+def test_grid_sampler_stops_when_the_grid_is_exhausted(space_path):
+    result = run_study(StudyConfig(space=space_path("tiny"), study="grid", trials=20, epochs=1, sampler="grid",
+                                   sets={"lr": "0.01"}, progress=False))
+    study = _study("grid")
+    assert result.complete == 8  # units 2, 4, 6, 8 x activation relu, tanh
+    assert sorted((t.params["units"], t.params["activation"]) for t in study.trials) == sorted(
+        (u, a) for u in (2, 4, 6, 8) for a in ("relu", "tanh"))
