@@ -13,8 +13,7 @@ Everything is recorded on the trial's Optuna user attributes and MLflow tags
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from search._lazy import lazy_getattr
 
 # Public name -> module; loaded on first use, so reading attribute names (results,
 # failures) or making the sampler does not import TensorFlow.
@@ -31,9 +30,5 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'search.doctor' has no attribute {name!r}")
+__getattr__ = lazy_getattr("search.doctor", _LAZY)
 

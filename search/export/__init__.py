@@ -12,8 +12,7 @@ Importing this package is cheap: names load on first use (TensorFlow is not impo
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from search._lazy import lazy_getattr
 
 _LAZY = {
     "export": "search.export.exporter",
@@ -26,8 +25,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'search.export' has no attribute {name!r}")
+__getattr__ = lazy_getattr("search.export", _LAZY)

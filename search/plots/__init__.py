@@ -11,8 +11,7 @@ matplotlib draws into files only (Agg); a plotting error never fails a trial.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from search._lazy import lazy_getattr
 
 _LAZY = {
     "TrialPlotsHook": "search.plots._trial",
@@ -27,8 +26,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'search.plots' has no attribute {name!r}")
+__getattr__ = lazy_getattr("search.plots", _LAZY)
