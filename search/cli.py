@@ -164,7 +164,7 @@ def best(
 def spaces() -> None:
     """List the shipped spaces with their hyperparameters and settings."""
     from search._quiet import quiet_imports
-    from search.sets import declared_space
+    from search.sets import declared_space, describe_hp
     from search.spaces import list_spaces, load_space
 
     quiet_imports()
@@ -177,7 +177,7 @@ def spaces() -> None:
             typer.echo(f"  setting {key}: {' | '.join(map(str, values))} (default {values[0]})")
         for hp in declared_space(space, space.default_settings()).space:
             if hp.name not in space.settings:
-                typer.echo(f"  {hp!r}")
+                typer.echo(f"  {describe_hp(hp)}")
 
 
 @app.command()

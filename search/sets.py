@@ -132,3 +132,24 @@ def resolve_sets(space: Any, sets: dict[str, str]) -> tuple[dict[str, Any], dict
             raise UsageError(f"Unknown --set name {name!r} for space {space.name!r}; accepted: {', '.join(names)}.")
         fixed[name] = coerce_hp(declared[name], raw)
     return settings, fixed
+
+
+def describe_hp(hp: Any) -> str:
+    """One readable line for a hyperparameter: name, kind, range or choices, default, condition."""
+    from keras_tuner.engine.hyperparameters import Boolean, Choice, Fixed
+
+    if isinstance(hp, Fixed):
+        text = f"{hp.name}: fixed {hp.value}"
+    elif isinstance(hp, Boolean):
+        text = f"{hp.name}: true | false (default {str(hp.default).lower()})"
+    elif isinstance(hp, Choice):
+        text = f"{hp.name}: {' | '.join(map(str, hp.values))} (default {hp.default})"
+    else:
+        kind = "int" if type(hp).__name__ == "Int" else "float"
+        step = f", step {hp.step}" if hp.step else ""
+        scale = "" if hp.sampling == "linear" else f", {hp.sampling}"
+        text = f"{hp.name}: {kind} {hp.min_value} to {hp.max_value}{step}{scale} (default {hp.default})"
+    conditions = getattr(hp, "conditions", [])
+    if conditions:
+        text += " when " + " and ".join(f"{c.name} in {{{', '.join(map(str, c.values))}}}" for c in conditions)
+    return text

@@ -62,7 +62,9 @@ def test_spaces_lists_the_shipped_spaces_with_their_hyperparameters(run_cli):
     assert code == 0
     assert "iq_combiner:" in out
     assert "setting target: atan2 | add | multiply (default atan2)" in out
-    assert "name: combiner" in out or "combiner" in out
+    assert "  combiner: add | multiply | atan2 (default atan2)" in out
+    assert "  learning_rate: float 0.0001 to 0.1, log (default 0.01)" in out
+    assert "  threshold: float 0.1 to 4.0, log (default 1.0) when activation in {truncation}" in out
 
 
 @pytest.mark.parametrize(
