@@ -55,6 +55,17 @@ class _Recording:
         self._started_at = time.monotonic()
         self._epochs_now = 0
 
+    def search(self, *args: Any, **kwargs: Any) -> Any:
+        import gc
+
+        # Every method gets what search.Tuner does: KerasTuner's per-build gc.collect()
+        # scans only the objects the trials created (see search.tuner.Tuner.search).
+        gc.freeze()
+        try:
+            return super().search(*args, **kwargs)
+        finally:
+            gc.unfreeze()
+
     def pre_create_trial(self) -> None:
         done = len(self._trace.points)
         if self._budget_trials is not None and done >= self._budget_trials:

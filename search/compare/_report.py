@@ -37,8 +37,13 @@ def plot_best_so_far(result: Any, path: Path) -> Path:
     if result.target is not None:
         ax.axhline(result.target, color="black", linestyle="--", linewidth=1, label=f"target {result.target:g}")
         values.append(result.target)
-    if values and all(v > 0 for v in values if math.isfinite(v)):
-        ax.set_yscale("log")
+    finite = [v for v in values if math.isfinite(v)]
+    if finite and all(v >= 0 for v in finite):
+        positive = [v for v in finite if v > 0]
+        if len(positive) == len(finite):
+            ax.set_yscale("log")
+        elif positive:  # a value of exactly 0 (e.g. a float32 loss that underflowed): linear near 0
+            ax.set_yscale("symlog", linthresh=min(positive))
     ax.set_xlabel("seconds since the method started")
     ax.set_ylabel(f"best {result.objective} so far ({result.direction})")
     ax.set_title(f"{result.space}: {result.repeats} repeat(s), {result.epochs} epochs per trial")
