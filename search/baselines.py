@@ -237,10 +237,11 @@ def _trial_row(space: Any, study: Any, trial: Any, seed: int, epochs: int, fold_
     per_fold = []
     for settings in fold_settings:
         data = load_data(space, seed, settings)
-        model = train(hypermodel.build, hypermodel.fit, {**values, **settings},
+        fold_values = {**values, **settings}
+        model = train(hypermodel.build, hypermodel.fit, fold_values,
                       ((data.x, data.y), (data.x_val, data.y_val)), epochs, seed + trial.number)
         last = {k: float(v[-1]) for k, v in model.history.history.items() if k.startswith("val_")}
-        per_fold.append(Baseline(name, last, params=values))
+        per_fold.append(Baseline(name, last, params=fold_values))
     return _aggregate(name, f"{len(fold_settings)}-fold CV", per_fold)
 
 

@@ -62,6 +62,8 @@ def test_cv_of_the_best_trial_and_the_baselines_on_the_same_folds_under_the_stud
     assert report["seed"] == 4 and report["settings"]["dataset"] == "iris"  # the study's, not the defaults
     rows = {r["name"]: r for r in report["rows"]}
     assert set(rows) == {"svc_rbf", "logistic_regression", "knn", "trial-0000"}
+    assert rows["trial-0000"]["params"]["fold"] == [0, 1, 2, 3, 4]  # retrained on each fold
+    assert rows["trial-0000"]["params"]["prototypes"] == ["class_means"] * 5
     for row in rows.values():
         assert row["protocol"] == "5-fold CV" and len(row["folds"]["val_accuracy"]) == 5
         assert row["metrics"]["val_accuracy"] == pytest.approx(np.mean(row["folds"]["val_accuracy"]))

@@ -116,6 +116,8 @@ def test_bounded_trainable_sigma_and_threshold_move_and_are_logged_per_epoch(set
                                    sets={**sets, "learning_rate": "0.01"}, progress=False))
     assert result.complete == 1
     client, run = _trial_run(f"moves-{key}")
+    # A --set value for a conditional hyperparameter (threshold, under activation=truncation) applies.
+    assert {k: run.data.params[k] for k in sets} == sets
     history = client.get_metric_history(run.info.run_id, key)
     assert [m.step for m in history] == [0, 1]
     assert run.data.tags[f"bounded.{key}_moved"] == "true"
