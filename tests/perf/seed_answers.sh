@@ -1,0 +1,35 @@
+#!/bin/bash
+# Every study and baseline behind the README's "answers" figures, in one store (about 70 min
+# on 2 shared CPU cores). Then `python tests/perf/seed_answers_report.py HOME` prints the tables.
+#   usage: tests/perf/seed_answers.sh [HOME]   (default ./answers)
+set -euo pipefail
+H=${1:-answers}
+S="search"
+command -v search >/dev/null || S=".venv/bin/search"
+
+# iq_combiner (seed 000): the search, the same from Glorot only, the seed's configuration, baselines.
+$S run iq_combiner --study iq-atan2 --trials 30 --home "$H"
+$S run iq_combiner --study iq-atan2-glorot --set init=glorot --trials 30 --home "$H"
+$S run iq_combiner --study seed-config --trials 1 --set combiner=atan2 --set loss=mse --set optimizer=sgd \
+  --set init=glorot --set learning_rate=0.01 --set batch_size=32 --home "$H"
+$S baseline iq_combiner --study iq-atan2 --home "$H"
+
+# bounded_activation (seeds 001/002): every activation variant, the rest fixed.
+for v in "tanh:activation=tanh" \
+         "truncation-exact:activation=truncation truncation_mode=exact threshold=1.0" \
+         "truncation-straight_through:activation=truncation truncation_mode=straight_through threshold=1.0" \
+         "truncation-trainable:activation=truncation truncation_mode=trainable threshold=1.0" \
+         "bump-shared:activation=bump sigma_parametrization=shared sigma=1.0" \
+         "bump-per_channel:activation=bump sigma_parametrization=per_channel sigma=1.0"; do
+  sets=()
+  for kv in ${v#*:}; do sets+=(--set "$kv"); done
+  $S run bounded_activation --study "bounded-${v%%:*}" --trials 1 "${sets[@]}" --set optimizer=adam \
+    --set learning_rate=0.003 --set filters=8 --set kernel_size=5 --set batch_size=32 --home "$H"
+done
+
+# prototype_rbf (seeds 003/004): a study per dataset, its best trial against the baselines, holdout and 5-fold CV.
+for d in digits iris wine breast_cancer; do
+  $S run prototype_rbf --study "proto-$d" --set dataset="$d" --trials 30 --home "$H"
+  $S baseline prototype_rbf --study "proto-$d" --trial best --home "$H"
+  $S baseline prototype_rbf --study "proto-$d" --cv --trial best --home "$H"
+done
