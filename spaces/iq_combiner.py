@@ -277,3 +277,28 @@ def baselines(seed: int, epochs: int = EPOCHS, target: str = "atan2", n_train: i
         metrics = {**{k: v for k, v in logs.items() if k.startswith("val_")}, **recovery_metrics(target, model, logs)}
         results.append(Baseline(name, metrics, params={**values, "epochs": epochs_}))
     return results
+
+
+def plots(model, data, hp):
+    """The learned kernels against the true Tukey window (a picture per trial in MLflow).
+
+    atan2 recovers the kernels only up to a common scale, so each kernel is drawn
+    rescaled to the window's norm; the legend gives the uncentred cosine and the
+    norm ratio it had before rescaling.
+    """
+    from matplotlib.figure import Figure
+
+    window = true_kernel()
+    fig = Figure(figsize=(7.5, 3.6), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(window, "k--", linewidth=2, label="Tukey window (true)")
+    for name, cosine, ratio in zip(("I", "Q"), kernel_cosines(model), kernel_norm_ratios(model)):
+        kernel = model.get_layer(f"conv_{name}").get_weights()[0].reshape(-1)
+        norm = np.linalg.norm(kernel)
+        shown = kernel * (np.linalg.norm(window) / norm) if norm > 0 else kernel
+        ax.plot(shown, label=f"conv_{name} (rescaled): cosine {cosine:.6f}, norm ratio {ratio:.3f}")
+    ax.set_xlabel("tap")
+    ax.set_ylabel("weight")
+    ax.set_title(f"kernels: target {hp.get('target')}, combiner {hp.get('combiner')}, loss {hp.get('loss')}")
+    ax.legend(fontsize=8)
+    return {"kernels": fig}
