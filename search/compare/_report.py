@@ -44,6 +44,7 @@ def plot_best_so_far(result: Any, path: Path) -> Path:
             ax.set_yscale("log")
         elif positive:  # a value of exactly 0 (e.g. a float32 loss that underflowed): linear near 0
             ax.set_yscale("symlog", linthresh=min(positive))
+            ax.set_ylim(bottom=0)
     ax.set_xlabel("seconds since the method started")
     ax.set_ylabel(f"best {result.objective} so far ({result.direction})")
     ax.set_title(f"{result.space}: {result.repeats} repeat(s), {result.epochs} epochs per trial")
