@@ -32,6 +32,7 @@ TAG_BASELINE = "search.baseline"
 TAG_PROTOCOL = "search.protocol"
 TAG_BASELINE_PARAMS = "search.baseline_params"
 PARENT_TAG = "mlflow.parentRunId"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 
 _RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 
@@ -91,13 +92,17 @@ class Tracker(TrialListener):
             # machines can log them; a local store keeps them under the home folder.
             remote = tracking_uri.startswith(("http://", "https://"))
             location = f"{artifact_root.rstrip('/')}/{study_name}" if artifact_root and not remote else None
-            self.experiment_id = self.client.create_experiment(study_name, artifact_location=location)
+            # MLflow 3's UI opens an experiment in its GenAI view unless told it holds model training runs.
+            self.experiment_id = self.client.create_experiment(
+                study_name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: "custom_model_development"}
+            )
         else:
             self.experiment_id = experiment.experiment_id
         self.parent_run_id: str | None = None
         self.artifact_errors = 0
         self._runs: dict[str, str] = {}  # KT trial id -> MLflow run id of its current attempt
         self._logged: dict[str, set[str]] = {}  # run id -> names of params logged
+        self._buffered: dict[str, list[Any]] = {}  # run id -> hook metrics to send with its next batch
 
     # -- the parent run ------------------------------------------------------------------
     def start_parent(self, params: dict[str, Any], run_name: str | None = None, role: str = "study") -> str:
@@ -219,7 +224,7 @@ class Tracker(TrialListener):
         ts = _now_ms()
         # Non-finite values are logged too: a NaN loss curve is what the user needs to see.
         metrics = [Metric(k, float(v), ts, step) for k, v in logs.items()]
-        self.client.log_batch(run_id, metrics=metrics)
+        self.client.log_batch(run_id, metrics=[*self._buffered.pop(run_id, ()), *metrics])
 
     def trial_ended(
         self, oracle: Any, trial: Any, number: int, state: Any, value: float | None, reason: str | None
@@ -240,7 +245,7 @@ class Tracker(TrialListener):
         metrics = []
         if value is not None and _finite(value):
             metrics.append(Metric(f"best_{oracle.objective.name}", float(value), _now_ms(), 0))
-        self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        self.client.log_batch(run_id, metrics=[*self._buffered.pop(run_id, ()), *metrics], tags=tags)
         self.client.set_terminated(run_id, status=_RUN_STATUS.get(name, "FAILED"))
 
     def trial_lost(self, oracle: Any, frozen_trial: Any, reason: str) -> None:
@@ -256,7 +261,7 @@ class Tracker(TrialListener):
         if self.client.get_run(run_id).info.status != "RUNNING":
             return False
         tags = [RunTag(TAG_STATE, "FAIL"), RunTag(TAG_FAIL_REASON, reason)]
-        self.client.log_batch(run_id, tags=tags)
+        self.client.log_batch(run_id, metrics=self._buffered.pop(run_id, []), tags=tags)
         self.client.set_terminated(run_id, status=status)
         return True
 
@@ -265,13 +270,18 @@ class Tracker(TrialListener):
         return self._runs.get(trial_id)
 
     def log_trial_metrics(self, trial_id: str, metrics: dict[str, float], step: int = 0) -> None:
-        """Logs extra metrics on the trial's run."""
+        """Logs extra metrics on the trial's run, with its next epoch's batch (or when it ends).
+
+        Hooks log every epoch; one MLflow write per epoch instead of two saves 0.3 s per
+        4-epoch trial on 2 cores (SQLite store). A run ended otherwise (by ``close_run``
+        or ``close_open_runs``) still gets them.
+        """
         from mlflow.entities import Metric
 
         run_id = self._runs.get(trial_id)
         if run_id and metrics:
             ts = _now_ms()
-            self.client.log_batch(run_id, metrics=[Metric(k, float(v), ts, step) for k, v in metrics.items()])
+            self._buffered.setdefault(run_id, []).extend(Metric(k, float(v), ts, step) for k, v in metrics.items())
 
     def set_trial_tags(self, trial_id: str, tags: dict[str, str]) -> None:
         """Sets tags on the trial's run."""
@@ -332,7 +342,8 @@ class Tracker(TrialListener):
         from mlflow.entities import RunTag
 
         for run_id in self._runs.values():
-            self.client.log_batch(run_id, tags=[RunTag(TAG_STATE, "FAIL"), RunTag(TAG_FAIL_REASON, reason)])
+            tags = [RunTag(TAG_STATE, "FAIL"), RunTag(TAG_FAIL_REASON, reason)]
+            self.client.log_batch(run_id, metrics=self._buffered.pop(run_id, []), tags=tags)
             self.client.set_terminated(run_id, status=status)
         self._runs.clear()
 

@@ -27,7 +27,10 @@ def test_default_store_is_under_home(isolated_home, space_path):
     assert (isolated_home / "optuna.db").is_file()
     assert (isolated_home / "mlflow.db").is_file()
     client, runs = _runs("tiny")
-    assert client.get_experiment_by_name("tiny").artifact_location == (isolated_home / "artifacts" / "tiny").as_uri()
+    experiment = client.get_experiment_by_name("tiny")
+    assert experiment.artifact_location == (isolated_home / "artifacts" / "tiny").as_uri()
+    # MLflow 3's UI opens the runs view (not the GenAI one) for the study's experiment.
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
 
 def test_mlflow_layout_parent_run_and_one_nested_run_per_trial(space_path):
