@@ -55,17 +55,6 @@ class _Recording:
         self._started_at = time.monotonic()
         self._epochs_now = 0
 
-    def search(self, *args: Any, **kwargs: Any) -> Any:
-        import gc
-
-        # Every method gets what search.Tuner does: KerasTuner's per-build gc.collect()
-        # scans only the objects the trials created (see search.tuner.Tuner.search).
-        gc.freeze()
-        try:
-            return super().search(*args, **kwargs)
-        finally:
-            gc.unfreeze()
-
     def pre_create_trial(self) -> None:
         done = len(self._trace.points)
         if self._budget_trials is not None and done >= self._budget_trials:
@@ -99,14 +88,17 @@ class _Recording:
 def _tuner_class(method: str) -> type:
     import keras_tuner
 
-    from search.tuner import Tuner
+    from search.tuner import FrozenGCSearch, Tuner
 
     base = {
         "kt-random": keras_tuner.RandomSearch,
         "kt-bayesian": keras_tuner.BayesianOptimization,
         "kt-hyperband": keras_tuner.Hyperband,
     }.get(method, Tuner)
-    return type(f"Recording{base.__name__}", (_Recording, base), {})
+    # Every method gets what search.Tuner does: per-build garbage collection that scans
+    # only the objects the trials created.
+    bases = (_Recording, base) if issubclass(base, FrozenGCSearch) else (_Recording, FrozenGCSearch, base)
+    return type(f"Recording{base.__name__}", bases, {})
 
 
 def _tuner_kwargs(method: str, objective: Any, hp: Any, trials: int | None, seconds: float | None, seed: int,
