@@ -59,8 +59,22 @@ def coerce_hp(hp: Any, raw: str) -> Any:
     raise UsageError(f"{bad}: hyperparameter type {type(hp).__name__} cannot be set.")
 
 
+_DECLARED: dict[tuple, Any] = {}
+
+
 def declared_space(space: Any, settings: dict[str, Any]):
-    """The hyperparameters the space declares when built with ``settings`` (one build)."""
+    """The hyperparameters the space declares when built with ``settings``.
+
+    One model build per space file content and settings in a process: ``--set``
+    checking and the space fingerprint both need it. Callers only read the result.
+    """
+    key = (str(space.path), space.source_hash, repr(sorted(settings.items())))
+    if key not in _DECLARED:
+        _DECLARED[key] = _build_declared(space, settings)
+    return _DECLARED[key]
+
+
+def _build_declared(space: Any, settings: dict[str, Any]):
     import keras
     import keras_tuner
 
