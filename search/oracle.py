@@ -29,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search import distributions
 from search.listeners import TrialListener
+from search.storage import ask_lock
 
 TrialStatus = kt_trial.TrialStatus
 
@@ -49,6 +50,7 @@ def _last_line(message: str | None) -> str:
 
 # "keras_tuner.src.errors.FailedTrialError: ", "search.doctor._numerics.NumericsError: "
 _FAILED_TRIAL_PREFIX = re.compile(r"^[\w.]*(?:FailedTrialError|NumericsError): ")
+IDLE_POLL_S = 1.0  # how often a worker at the budget looks whether the other workers' trials ended
 
 
 def _is_numerics_failure(trial: kt_trial.Trial) -> bool:
@@ -205,15 +207,18 @@ class OptunaOracle(keras_tuner.Oracle):
             self._reask_same(trial, self._numbers.get(trial.trial_id))
             self._notify("trial_started", self, trial, self._running[trial.trial_id])
             return trial
-        reason = self._stop_reason()
+        with ask_lock(self.study):  # no other worker checks the budget and asks meanwhile
+            reason = self._stop_reason()
+            otrial = None if reason else self._ask()
         if reason == "budget" and self._others_running():
             # Another worker's trial may still die; stay to retry it once it goes stale.
-            time.sleep(self.heartbeat.interval)
+            # Look again within a second: a worker that waits a whole heartbeat interval
+            # (10 s) after the last trial ended keeps `run --workers` from returning.
+            time.sleep(min(self.heartbeat.interval, IDLE_POLL_S))
             return kt_trial.Trial(self.get_space(), trial_id=None, status=TrialStatus.IDLE)
         if reason:
             return kt_trial.Trial(self.get_space(), trial_id=None, status=TrialStatus.STOPPED)
         self.tuner_ids.add(tuner_id)
-        otrial = self._ask()
         trial_id = self.trial_id_for(otrial.number)
         response = self.populate_space(trial_id)
         hps = self.hyperparameters.copy()

@@ -7,10 +7,14 @@ With no options everything is under ``./mlruns``: the Optuna study in
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from search.errors import StorageError
 
@@ -134,3 +138,40 @@ def open_storage(url: str, heartbeat: tuple[int, int] | None = None):
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError, TypeError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise StorageError(f"Cannot open storage {mask_password(url)!r}: {mask_password(reason)}") from None
+
+
+@contextlib.contextmanager
+def ask_lock(study: Any) -> Iterator[None]:
+    """Holds a lock on ``study`` shared by every process on its storage, while held.
+
+    Checking the budget and asking Optuna for a trial are two steps; two workers doing
+    them at once could both take the last trial of the budget. SQLite: an exclusive
+    ``flock`` on a file beside the database; PostgreSQL: a session advisory lock keyed on
+    the study's name. Other storages (journal, MySQL, in-memory) are not locked.
+    """
+    import zlib
+
+    import optuna
+
+    backend = getattr(study._storage, "_backend", study._storage)
+    url = getattr(backend, "url", "") if isinstance(backend, optuna.storages.RDBStorage) else ""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        with open(url.removeprefix("sqlite:///") + ".ask-lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    elif url.startswith("postgresql"):
+        import sqlalchemy
+
+        key = zlib.crc32(f"search-ask:{study.study_name}".encode()) - 2**31  # a signed 32-bit key
+        with backend.engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
+    else:
+        yield

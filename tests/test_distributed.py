@@ -160,3 +160,31 @@ def test_local_workers_share_the_default_sqlite_store_without_locking(space_path
     assert sorted(int(r.data.tags["search.optuna_trial_number"]) for r in runs
                   if r.data.tags.get("search.role") == "trial") == list(range(9))
     assert not [r for r in runs if r.info.status == "RUNNING"]
+
+
+_HOLD = """
+import sys, time
+import optuna
+from search.storage import ask_lock, open_storage
+study = optuna.load_study(study_name="lock", storage=open_storage(sys.argv[1]))
+with ask_lock(study):
+    print(time.time(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_ask_lock_holds_every_other_process_off(kind, pg, tmp_path):
+    """Two workers checking the budget at once could both take its last trial: asking is locked."""
+    from search.storage import ask_lock, open_storage
+
+    url = f"sqlite:///{tmp_path}/optuna.db" if kind == "sqlite" else pg.createdb("asklock")
+    study = optuna.create_study(study_name="lock", storage=open_storage(url))
+    with ask_lock(study):
+        other = subprocess.Popen([sys.executable, "-c", _HOLD, url], stdout=subprocess.PIPE, text=True)
+        time.sleep(8.0)  # the other process imports, opens the storage and waits for the lock
+        assert other.poll() is None
+        released = time.time()
+    out, _ = other.communicate(timeout=60)
+    assert other.returncode == 0 and float(out.split()[0]) >= released
+    with ask_lock(study):  # and it is released again
+        pass
