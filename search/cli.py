@@ -187,6 +187,7 @@ def worker(
     timeout: Annotated[Optional[float], typer.Option(help="Start no new trial after this many seconds.")] = None,
     progress: Annotated[bool, typer.Option(help="Show the progress display.")] = True,
     worker_index: Annotated[Optional[int], typer.Option(hidden=True)] = None,
+    study_plots: Annotated[bool, typer.Option(hidden=True)] = True,
     home: HomeOpt = None,
     storage: StorageOpt = None,
     tracking_uri: TrackingOpt = None,
@@ -198,7 +199,7 @@ def worker(
     quiet_imports()
     with _interruptible():
         result = run_worker(study, home=home, storage=storage, tracking_uri=tracking_uri, trials=trials,
-                            timeout=timeout, progress=progress, worker_index=worker_index)
+                            timeout=timeout, progress=progress, worker_index=worker_index, study_plots=study_plots)
     _print_result(result)
 
 

@@ -105,10 +105,15 @@ def default_trial_hooks(space: Any) -> list[TrialHook]:
     return hooks
 
 
-def default_listeners(study: Any, tracker: Any) -> list[Any]:
-    """Extra trial listeners ``search run`` attaches to the oracle (besides tracking and progress)."""
+def default_listeners(study: Any, tracker: Any, study_plots: str = "all") -> list[Any]:
+    """Extra trial listeners ``search run`` attaches to the oracle (besides tracking and progress).
+
+    ``study_plots``: "all" (redrawn during the study and after its last trial), "periodic"
+    (not after the last trial: the caller draws them) or "none".
+    """
     listeners: list[Any] = []
     from search.plots import StudyPlots
 
-    listeners.append(StudyPlots(study, tracker))  # issue 5: study plots + trials.csv on the parent run
+    if study_plots != "none":  # issue 5: study plots + trials.csv on the parent run
+        listeners.append(StudyPlots(study, tracker, final=study_plots == "all"))
     return listeners

@@ -1,18 +1,24 @@
-"""``search run --workers N``: N local worker processes on one study, one progress display.
+"""``search run --workers N``: N local workers on one study, one progress display.
 
-The study and the parent MLflow run are created here; each worker is a
-``search worker`` process (TensorFlow limited to its share of the cores) whose trials
-nest under that parent run. Progress is read back from the Optuna storage, so it shows
-every worker's trials. Ctrl-C or SIGTERM is passed on to the workers, which end their
-running trials (FAIL, run closed) before exiting.
+The study and the parent MLflow run are created here, and this process is worker 0: it
+has TensorFlow loaded already (the space was built to fingerprint it), so it starts
+training while the N - 1 other workers, ``search worker`` processes, import theirs.
+Every worker's TensorFlow is limited to its share of the cores, and all trials nest
+under the one parent run. Progress is read back from the Optuna storage on a thread, so
+it shows every worker's trials. The other workers draw no study plots; this process
+draws them while the study runs and once more when every worker is done. Ctrl-C or
+SIGTERM is passed on to the workers, which end their running trials (FAIL, run closed)
+before exiting.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -27,15 +33,33 @@ def worker_command(plan: Any, index: int) -> list[str]:
         sys.executable, "-m", "search.cli", "worker", plan.study.study_name,
         "--home", str(plan.loc.home), "--storage", plan.loc.storage_url,
         "--tracking-uri", plan.loc.tracking_uri, "--worker-index", str(index), "--no-progress",
+        "--no-study-plots",
     ]
     if plan.timeout is not None:
         command += ["--timeout", str(plan.timeout)]
     return command
 
 
+def core_share(workers: int) -> int:
+    """The cores each of ``workers`` local workers gets (at least one)."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def limit_threads(workers: int) -> None:
+    """Limits this process's TensorFlow to its share of the cores, if TensorFlow has not
+    started its thread pools yet (they are sized once, at the first operation)."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(core_share(workers))
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # already initialized (an earlier study in this process): keep its pools
+        pass
+
+
 def worker_env(workers: int) -> dict[str, str]:
     """The environment of a worker: TensorFlow and BLAS limited to its share of the cores."""
-    share = max(1, (os.cpu_count() or 1) // workers)
+    share = core_share(workers)
     env = dict(os.environ)
     env.update({
         "TF_NUM_INTRAOP_THREADS": str(share), "TF_NUM_INTEROP_THREADS": "1",
@@ -45,7 +69,9 @@ def worker_env(workers: int) -> dict[str, str]:
 
 
 def run_local_workers(plan: Any, workers: int) -> Any:
-    """Starts ``workers`` worker processes on the study and waits for them."""
+    """Runs the study with this process as worker 0 and ``workers - 1`` worker processes."""
+    from search.plots import StudyPlots
+    from search.runner import execute
     from search.study import count_used, summarize
     from search.tracking import Tracker
 
@@ -54,22 +80,35 @@ def run_local_workers(plan: Any, workers: int) -> Any:
     tracker.start_parent({**plan.parent_params, "workers": workers})
     study.set_user_attr("parent_run_id", tracker.parent_run_id)
     procs = [
-        subprocess.Popen(worker_command(plan, i), env=worker_env(workers), start_new_session=True)
-        for i in range(workers)
+        # stdout (each worker's summary) is left out: this process prints the study's
+        subprocess.Popen(worker_command(plan, i), env=worker_env(workers), start_new_session=True,
+                         stdout=subprocess.DEVNULL)
+        for i in range(1, workers)
     ]
+    here = dataclasses.replace(plan, join_parent_run=tracker.parent_run_id, progress=False, study_plots="periodic")
+    done = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(plan, count_used, done, workers), daemon=True)
     status = "FAILED"
     try:
-        _watch(plan, procs, count_used)
+        if plan.progress:
+            watcher.start()
+        execute(here)
         codes = [p.wait() for p in procs]
         status = "FINISHED" if all(c == 0 for c in codes) else "FAILED"
         if any(c != 0 for c in codes):
-            raise StudyFailedError(f"{sum(c != 0 for c in codes)} of {workers} workers failed (exit codes {codes}).")
+            raise StudyFailedError(f"{sum(c != 0 for c in codes)} of {workers - 1} worker processes failed "
+                                   f"(exit codes {codes}).")
     except KeyboardInterrupt:
         status = "KILLED"
         _stop(procs)
         raise
     finally:
         _stop(procs)
+        done.set()
+        if watcher.is_alive():
+            watcher.join()
+        if status != "KILLED":
+            StudyPlots(study, tracker).refresh()  # every worker's trials, once all are done
         result = summarize(study, tracker.parent_run_id, plan.loc)
         summary = {"complete": result.complete, "pruned": result.pruned, "failed": result.failed}
         if result.best_value is not None:
@@ -92,16 +131,16 @@ def _stop(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def _watch(plan: Any, procs: list[subprocess.Popen], count_used: Any) -> None:
-    """Shows the combined progress of all workers, read from the storage, until they exit."""
-    from optuna.trial import TrialState
+def _watch(plan: Any, count_used: Any, done: threading.Event, workers: int) -> None:
+    """Shows the combined progress of all workers, read from the storage, until ``done``."""
     from rich.console import Console
     from rich.live import Live
 
     console = Console(stderr=True)
     seen: set[int] = set()
     with Live(console=console, refresh_per_second=2, transient=True) as live:
-        while any(p.poll() is None for p in procs):
+        while True:
+            finished = done.is_set()  # then one last look, so every trial is printed
             trials = plan.study.get_trials(deepcopy=False)
             for t in trials:
                 if t.state.is_finished() and t.number not in seen:
@@ -109,8 +148,10 @@ def _watch(plan: Any, procs: list[subprocess.Popen], count_used: Any) -> None:
                     detail = f"{plan.space.objective}={t.value:.6g}" if t.value is not None else (
                         t.user_attrs.get("fail_reason") or t.user_attrs.get("pruned_by") or "")
                     console.print(f"trial {t.number:>4} {t.state.name:<8} {detail}", highlight=False)
-            live.update(_status_line(plan, trials, count_used, len(procs)))
-            time.sleep(POLL_S)
+            live.update(_status_line(plan, trials, count_used, workers))
+            if finished:
+                break
+            done.wait(POLL_S)
 
 
 def _status_line(plan: Any, trials: list, count_used: Any, workers: int) -> str:

@@ -38,6 +38,9 @@ class Plan:
     progress: bool = True
     max_consecutive_failures: int = 10
     worker: bool = False
+    # "all": redrawn while the study runs and after its last trial; "periodic": not after
+    # the last (the caller draws them); "none": never (local workers of `run --workers`)
+    study_plots: str = "all"
 
 
 def worker_id() -> str:
@@ -103,7 +106,7 @@ def execute(plan: Plan) -> Any:
         oracle = OptunaOracle(
             objective=keras_tuner.Objective(space.objective, space.direction),
             max_trials=plan.budget, study=study, hyperparameters=hp, timeout=plan.timeout,
-            listeners=[tracker, *([progress] if progress else []), *default_listeners(study, tracker)],
+            listeners=[tracker, *([progress] if progress else []), *default_listeners(study, tracker, plan.study_plots)],
             seed=plan.seed, max_consecutive_failed_trials=plan.max_consecutive_failures,
             heartbeat=heartbeat, stale_trials=plan.stale, max_local_trials=plan.max_local_trials,
             worker_name=worker_id(),

@@ -124,6 +124,10 @@ def run_study(config: StudyConfig) -> StudyResult:
     and no MLflow run is left RUNNING.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if config.workers > 1:  # this process is one of the workers: its share of the cores
+        from search.parallel import limit_threads
+
+        limit_threads(config.workers)
     from search.data import load_data
     from search.sets import resolve_sets
     from search.spaces import load_space

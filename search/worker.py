@@ -19,6 +19,7 @@ def run_worker(
     timeout: float | None = None,
     progress: bool = True,
     worker_index: int | None = None,
+    study_plots: bool = True,
 ) -> Any:
     """Runs trials of study ``study_name`` until its stored budget, ``trials`` or ``timeout``.
 
@@ -26,7 +27,8 @@ def run_worker(
     are those stored when ``search run`` created it; trials nest under that invocation's
     MLflow parent run. Each worker seeds its sampler differently (seed + a hash of its
     id), so workers never propose identical trials; training seeds stay ``seed + trial
-    number``.
+    number``. ``study_plots=False``: draw no study plots (``search run --workers`` draws
+    them in its own process).
     """
     from search.data import load_data
     from search.results import require_study
@@ -68,5 +70,6 @@ def run_worker(
         sampler=sampler_name, pruner=attrs.get("pruner", "median"), seed=seed, timeout=timeout,
         max_local_trials=trials, join_parent_run=attrs.get("parent_run_id"), progress=progress, worker=True,
         parent_params={"study": study_name, "role": "worker", "worker": me},
+        study_plots="all" if study_plots else "none",
     )
     return execute(plan)

@@ -131,11 +131,14 @@ class StudyPlots(TrialListener):
         every_trials: refresh after at least this many trials ended since the last refresh...
         min_seconds: ...and at least this many seconds passed...
         max_share: ...and at least the last refresh's duration divided by this.
+        final: also after the last trial and at ``study_ended`` (False: the caller draws
+            the final plots, as ``search run --workers`` does once every worker is done).
     """
 
     def __init__(self, study: Any, tracker: Any, every_trials: int = 10, min_seconds: float = 60.0,
-                 max_share: float = 0.1) -> None:
+                 max_share: float = 0.1, final: bool = True) -> None:
         self.study = study
+        self.final = final
         self.tracker = tracker
         self.every_trials = every_trials
         self.min_seconds = min_seconds
@@ -148,7 +151,7 @@ class StudyPlots(TrialListener):
 
     def trial_ended(self, oracle: Any, trial: Any, number: int, state: Any, value: float | None, reason: str | None) -> None:
         self._pending += 1
-        if self._last_trial(oracle):
+        if self.final and self._last_trial(oracle):
             self.refresh()
         elif self._pending >= self.every_trials:
             wait = max(self.min_seconds, self._last_duration / self.max_share)
@@ -164,7 +167,7 @@ class StudyPlots(TrialListener):
     def study_ended(self, oracle: Any = None) -> None:
         """Draws the final plots if trials ended since the last refresh (for runners that
         end a study otherwise than by its budget or timeout)."""
-        if self._pending:
+        if self._pending and self.final:
             self.refresh()
 
     def refresh(self) -> None:
