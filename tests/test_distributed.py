@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -160,6 +161,15 @@ def test_local_workers_share_the_default_sqlite_store_without_locking(space_path
     assert sorted(int(r.data.tags["search.optuna_trial_number"]) for r in runs
                   if r.data.tags.get("search.role") == "trial") == list(range(9))
     assert not [r for r in runs if r.info.status == "RUNNING"]
+    # `search run` itself is worker 0 (its KerasTuner folder holds trials), the other two
+    # are processes of their own; the study plots are drawn once, on the parent run.
+    home = tmp_path / "home"
+    assert len({t.user_attrs["worker"] for t in trials}) >= 2
+    assert list((home / "keras_tuner" / "local").glob("trial_*"))
+    [parent] = [r for r in runs if r.data.tags.get("search.role") == "study"]
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    assert "plots/optimization_history.png" in {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert "all" not in json.loads(client.get_run(parent.info.run_id).data.tags["search.plot_notes"])
 
 
 _HOLD = """
