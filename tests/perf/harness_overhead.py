@@ -100,8 +100,8 @@ def instrument() -> None:
     _timed(search.study, "summarize", "run: summarize")
     made = hooks.default_trial_hooks
 
-    def timed_hooks(space: Any, *args: Any) -> list:
-        out = made(space, *args)
+    def timed_hooks(space: Any) -> list:
+        out = made(space)
         for hook in out:
             label = f"hook {type(hook).__name__}"
             original = hook.callback
@@ -186,7 +186,7 @@ def run_search(space_name: str, trials: int, epochs: int, home: str, hooks_on: b
 
     saved = hooks.default_trial_hooks, Tuner.search, Tracker.log_trial_metrics
     if not hooks_on:
-        hooks.default_trial_hooks = lambda space, *args: []
+        hooks.default_trial_hooks = lambda space: []
     if old == "nofreeze":
         Tuner.search = keras_tuner.Tuner.search
     if old == "unbuffered":
