@@ -139,7 +139,7 @@ def test_nan_trials_fail_with_the_reason_and_the_study_completes_its_healthy_one
         assert json.loads(run.data.tags["search.events"])[0]["event"] == "nonfinite"
         losses = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "loss"), key=lambda m: m.step)]
         assert len(losses) == 2 and math.isfinite(losses[0]) and math.isnan(losses[1])
-        assert "plots/learning_curves.png" in {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+        assert "plots/learning_curves.svg" in {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     for t in study.trials[3:]:
         assert t.user_attrs["hp"]["mode"] == "ok" and "numerics" not in t.user_attrs and not t.constraints
 

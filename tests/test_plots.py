@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from xml.etree import ElementTree
 
 import keras
 import numpy as np
@@ -18,6 +19,7 @@ from search import StudyConfig, run_study
 from search import storage as storage_mod
 from search.plots import class_labels, draw_study_plots, learning_curves
 
+SVG = "{http://www.w3.org/2000/svg}"
 STUDY_PLOTS = {"optimization_history", "param_importances", "parallel_coordinate", "slice", "intermediate_values"}
 
 
@@ -28,7 +30,8 @@ def _runs(name: str):
 
 
 def _open_images(client: MlflowClient, run_id: str, folder: str, tmp_path) -> set[str]:
-    """Downloads ``folder`` of the run's artifacts; checks every PNG opens as an image; returns names."""
+    """Downloads ``folder`` of the run's artifacts; checks every PNG opens as an image and
+    every SVG parses as one; returns the names."""
     local = client.download_artifacts(run_id, folder, str(tmp_path / run_id))
     names = set()
     for path in sorted(Path(local).glob("*.png")):
@@ -36,6 +39,10 @@ def _open_images(client: MlflowClient, run_id: str, folder: str, tmp_path) -> se
             image.verify()
         with Image.open(path) as image:
             assert image.format == "PNG" and min(image.size) > 100
+        names.add(path.stem)
+    for path in sorted(Path(local).glob("*.svg")):
+        root = ElementTree.parse(path).getroot()
+        assert root.tag == SVG + "svg" and min(int(root.get("width")), int(root.get("height"))) > 100
         names.add(path.stem)
     return names
 
@@ -69,7 +76,7 @@ def test_a_plotting_error_never_fails_a_trial(space_path):
     [trial] = [r for r in runs if r.data.tags.get("search.role") == "trial"]
     assert trial.data.tags["search.plot_error"] == "space plots: RuntimeError: this space cannot draw"
     assert {a.path for a in client.list_artifacts(trial.info.run_id, "plots")} == {
-        "plots/learning_curves.png", "plots/confusion_matrix.png"}
+        "plots/learning_curves.svg", "plots/confusion_matrix.png"}
 
 
 def test_study_plots_say_what_optuna_cannot_draw_yet(tmp_path):
@@ -93,14 +100,18 @@ def test_study_plots_say_what_optuna_cannot_draw_yet(tmp_path):
 def test_learning_curves_mark_the_non_finite_epoch(tmp_path):
     fig = learning_curves({"loss": [10.0, 0.5, float("nan")], "val_loss": [12.0, 0.7, float("nan")],
                            "mae": [0.9, 0.6, 0.5]}, "trial 3")
-    loss_axes, mae_axes = fig.axes[:2]
-    assert loss_axes.get_title() == "loss" and loss_axes.get_yscale() == "log"  # spans > 10x
-    assert mae_axes.get_title() == "mae" and mae_axes.get_yscale() == "linear"
-    assert [len(line.get_xdata()) for line in loss_axes.get_lines()[:1]] == [2]  # the NaN is not drawn...
-    assert [t.get_text() for t in loss_axes.texts] == ["train NaN, validation NaN"]  # ...but marked
-    fig.savefig(tmp_path / "curves.png")
-    with Image.open(tmp_path / "curves.png") as image:
-        image.verify()
+    fig.savefig(tmp_path / "curves.svg")
+    root = ElementTree.parse(tmp_path / "curves.svg").getroot()
+    loss, mae = root.iter(SVG + "g")
+    assert (loss.get("data-metric"), loss.get("data-scale")) == ("loss", "log")  # spans > 10x
+    assert (mae.get("data-metric"), mae.get("data-scale")) == ("mae", "linear")
+    assert [len(p.get("points").split()) for p in loss.iter(SVG + "polyline")] == [2, 2]  # the NaN is not drawn...
+    [mark] = [float(line.get("x1")) for line in loss.iter(SVG + "line") if line.get("class") == "non-finite"]
+    drawn = [float(point.split(",")[0]) for p in loss.iter(SVG + "polyline") for point in p.get("points").split()]
+    assert mark > max(drawn)  # ...but marked, at epoch 3
+    assert "train NaN, validation NaN" in [t.text for t in loss.iter(SVG + "text")]
+    assert {t.text for t in loss.iter(SVG + "text")} >= {"0.5", "1", "10"}  # log ticks
+    assert [p.get("class") for p in mae.iter(SVG + "polyline")] == ["train"]  # no validation curve: none drawn
 
 
 @pytest.mark.parametrize(("units", "activation", "loss", "y", "expected"), [

@@ -19,7 +19,8 @@ _LAZY = {
     "StudyPlots": "search.plots._study",
     "draw_study_plots": "search.plots._study",
     "write_trials_csv": "search.plots._study",
-    "learning_curves": "search.plots._figures",
+    "learning_curves": "search.plots._svg",
+    "SvgFigure": "search.plots._svg",
     "confusion_matrix": "search.plots._figures",
     "class_labels": "search.plots._figures",
 }

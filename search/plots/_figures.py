@@ -1,4 +1,4 @@
-"""The figures: learning curves and a confusion matrix (matplotlib, object API, no pyplot state)."""
+"""The confusion matrix (matplotlib, object API, no pyplot state) and the classifier checks behind it."""
 
 from __future__ import annotations
 
@@ -8,63 +8,10 @@ from typing import Any
 import numpy as np
 
 
-def _figure(width: float, height: float, layout: str | None = "constrained"):
+def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=100, layout=layout)
-
-
-def learning_curves(history: dict[str, list[float]], title: str = "") -> Any:
-    """One panel per metric (``loss``, ``mae``, ...), training and validation against the epoch.
-
-    Args:
-        history: metric name -> one value per epoch (``val_`` names are the validation
-            curves). Non-finite values are left out and marked with a red line.
-        title: the figure's title.
-    """
-    names = sorted({k.removeprefix("val_") for k in history}, key=lambda k: (k != "loss", k))
-    cols = min(3, len(names)) or 1
-    nrows = math.ceil(len(names) / cols) or 1
-    width, height = 4.2 * cols, 3.2 * nrows + 0.3
-    # Fixed margins (in inches) instead of a layout engine: half the time to save, and
-    # this figure is drawn for every trial.
-    fig = _figure(width, height, layout=None)
-    fig.subplots_adjust(left=0.75 / width, right=1 - 0.15 / width, bottom=0.5 / height, top=1 - 0.7 / height,
-                        wspace=0.35, hspace=0.6)
-    axes = np.atleast_1d(fig.subplots(nrows, cols, squeeze=False)).ravel()
-    for ax, name in zip(axes, names):
-        finite: list[np.ndarray] = []
-        broken: dict[int, list[str]] = {}
-        for key, label, style in ((name, "train", "-o"), (f"val_{name}", "validation", "-s")):
-            values = np.asarray(history.get(key, []), dtype="float64")
-            epochs = np.arange(1, values.size + 1)
-            ok = np.isfinite(values)
-            if ok.any():
-                ax.plot(epochs[ok], values[ok], style, markersize=3, label=label)
-                finite.append(values[ok])
-            for epoch in epochs[~ok]:
-                broken.setdefault(int(epoch), []).append(f"{label} {_word(values[epoch - 1])}")
-        for epoch, what in broken.items():
-            ax.axvline(epoch, color="red", linestyle=":")
-            ax.text(epoch, 0.98, ", ".join(what), transform=ax.get_xaxis_transform(), color="red",
-                    fontsize=8, ha="right", va="top", rotation=90)
-        seen = np.concatenate(finite) if finite else np.array([])
-        if seen.size and seen.min() > 0 and seen.max() > 10 * seen.min():
-            ax.set_yscale("log")
-        ax.set_title(name)
-        ax.set_xlabel("epoch")
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        if ax.lines:
-            ax.legend(fontsize=8)
-    for ax in axes[len(names):]:
-        ax.set_visible(False)
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def _word(value: float) -> str:
-    return "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int, title: str = "") -> Any:

@@ -1,7 +1,7 @@
 """Per-trial pictures, logged on the trial's MLflow run under ``plots/``.
 
-- ``learning_curves.png`` for every trial that trained (train and validation, every
-  metric), drawn when training ends, or at once when an epoch logs a non-finite value
+- ``learning_curves.svg`` for every trial that trained (train and validation, every
+  metric; SVG written directly, a few milliseconds), drawn when training ends, or at once when an epoch logs a non-finite value
   (the numerics sentinel is about to fail the trial, and Keras will not call
   ``on_train_end``);
 - ``confusion_matrix.png`` on the validation data when the model is a classifier;
@@ -25,21 +25,23 @@ from typing import Any
 import keras
 
 from search.hooks import TrialContext, TrialHook
-from search.plots import _figures
+from search.plots import _figures, _svg
 
 TAG_PLOT_ERROR = "search.plot_error"
 ARTIFACT_DIR = "plots"
 
 
 def save_figures(figures: dict[str, Any], folder: str) -> list[str]:
-    """Saves each figure as ``folder/NAME.png`` and closes it; returns the paths."""
+    """Saves each figure as ``folder/NAME.png`` (``NAME.svg`` for an :class:`SvgFigure`) and
+    closes it; returns the paths."""
     paths = []
     for name, fig in figures.items():
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "figure"
-        path = os.path.join(folder, f"{safe}.png")
+        path = os.path.join(folder, f"{safe}.{getattr(fig, 'extension', 'png')}")
         fig.savefig(path)
         paths.append(path)
-        _close(fig)
+        if not isinstance(fig, _svg.SvgFigure):
+            _close(fig)
     return paths
 
 
@@ -85,7 +87,7 @@ class _PlotsCallback(keras.callbacks.Callback):
         number = self.context.number
         title = f"trial {number}" if number is not None else f"trial {self.context.trial_id}"
         for name, make in (
-            ("learning_curves", lambda: {"learning_curves": _figures.learning_curves(self.history, title)}),
+            ("learning_curves", lambda: {"learning_curves": _svg.learning_curves(self.history, title)}),
             ("confusion_matrix", lambda: self._confusion(title) if final else {}),
             ("space plots", lambda: self._space_plots() if final else {}),
         ):
