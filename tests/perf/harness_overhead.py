@@ -39,6 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 SPENT: collections.Counter = collections.Counter()
 TIMING = [False]
+STUDY_PLOTS = "StudyPlots.refresh (the study plots and trials.csv)"
 
 
 def _timed(owner: Any, name: str, label: str) -> None:
@@ -80,9 +81,9 @@ def instrument() -> None:
     _timed(OptunaOracle, "report", "oracle.report (optuna report+should_prune, listeners)")
     _timed(OptunaOracle, "create_trial", "oracle.create_trial")
     _timed(OptunaOracle, "end_trial", "oracle.end_trial (tell, listeners)")
+    _timed(StudyPlots, "refresh", STUDY_PLOTS)
     for method in ("trial_started", "epoch_ended", "trial_ended"):
         _timed(Tracker, method, f"mlflow Tracker.{method}")
-        _timed(StudyPlots, method, f"StudyPlots.{method}") if hasattr(StudyPlots, method) else None
     _timed(StudyProgress, "epoch_ended", "progress.epoch_ended")
     import search.data
     import search.study
@@ -260,10 +261,18 @@ def main() -> None:
                 if v != "a":
                     ratios[v].append(times[v][r] / times["a"][r])
         print("median of per-round ratios: " + ", ".join(f"({v})/(a) {statistics.median(x):.3f}" for v, x in ratios.items()))
+        # The study plots are drawn once after the last trial (and at most every 10 trials
+        # and 60 s before): a per-run cost, like start-up, that a K-trial run spreads over K.
+        if profiles.get("c"):
+            per_trial = [(times["c"][r] - profiles["c"][r].get(STUDY_PLOTS, 0.0)) / times["a"][r]
+                         for r in range(min(args.rounds, len(profiles["c"])))]
+            print(f"(c)/(a) without the end-of-run study plots (what each trial of a long study pays): "
+                  f"{statistics.median(per_trial):.3f}; study plots "
+                  f"{statistics.median(p.get(STUDY_PLOTS, 0.0) for p in profiles['c']):.2f} s per run")
     for variant, profile in profiles.items():
         print(f"inside ({variant}), median seconds per run (run: ...) or per trial (the rest):")
         for label in sorted({k for p in profile for k in p}):
-            per = 1 if label.startswith("run:") else args.trials
+            per = 1 if label.startswith("run:") else args.trials  # the study plots too: per trial, amortized
             print(f"  {statistics.median(p.get(label, 0.0) for p in profile) / per:7.3f}  {label}")
 
 

@@ -8,11 +8,18 @@ time split into start-up (command start to the first trial's start), the trials 
 start to last end, from the Optuna storage) and the tail (last end to exit), and two
 rates: end to end (trials / wall time) and while trials run (trials / trial span, what an
 hours-long study sees); then the medians and the 2-worker/1-worker ratios.
+
+With ``--ceiling`` it first measures what this machine allows: the bare ``build`` + ``fit``
+loop over the same kind of trials in one process (TensorFlow's default threads), then split
+over two processes running at once (one intra-op thread each, as ``--workers 2`` sets); the
+ratio of the two wall times is the most 2 workers could gain here, harness or not.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import subprocess
 import sys
@@ -40,7 +47,71 @@ def run(space: str, workers: int, trials: int, epochs: int) -> dict[str, float]:
             "end_to_end": trials / (ended - started) * 3600, "steady": trials / (last - first) * 3600}
 
 
+def bare_child(space_name: str, configs_path: str, start: int, step: int, epochs: int) -> None:
+    """Trains configurations start, start + step, ... as a bare loop once told to go on stdin."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import harness_overhead
+    from search.data import load_data
+    from search.spaces import load_space
+
+    space = load_space(space_name)
+    settings = space.default_settings()
+    space = space.with_settings(settings)
+    data = load_data(space, 0, settings)
+    configs = json.loads(Path(configs_path).read_text())
+    harness_overhead.run_bare(space, data, configs[:1], 1)  # imports and first-time costs, untimed
+    print("ready", flush=True)
+    sys.stdin.readline()
+    harness_overhead.run_bare(space, data, configs[start::step], epochs)
+
+
+def bare_processes(space: str, configs_path: str, processes: int, epochs: int) -> float:
+    """Wall seconds for ``processes`` bare loops sharing the configurations, started together."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    if processes > 1:
+        env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
+    children = [subprocess.Popen([sys.executable, __file__, "--bare-child", space, configs_path, str(i),
+                                  str(processes), str(epochs)], env=env, stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                for i in range(processes)]
+    for child in children:
+        assert child.stdout.readline().strip() == "ready", "a bare-loop process failed to start"
+    started = time.perf_counter()
+    for child in children:
+        child.stdin.write("\n")
+        child.stdin.flush()
+    for child in children:
+        if child.wait():
+            raise RuntimeError("a bare-loop process failed")
+    return time.perf_counter() - started
+
+
+def ceiling(space: str, trials: int, epochs: int, rounds: int) -> None:
+    """Prints the 2-process/1-process speed-up of the bare loop over ``trials`` random configurations."""
+    import optuna
+
+    with tempfile.TemporaryDirectory() as home:
+        subprocess.run([str(Path(sys.executable).parent / "search"), "run", space, "--study", "configs", "--trials",
+                        str(trials), "--epochs", "1", "--sampler", "random", "--pruner", "none", "--home", home],
+                       check=True, capture_output=True)
+        study = optuna.load_study(study_name="configs", storage=f"sqlite:///{home}/optuna.db")
+        configs = [t.user_attrs["hp"] for t in sorted(study.trials, key=lambda t: t.number)]
+        path = os.path.join(home, "configs.json")
+        Path(path).write_text(json.dumps(configs))
+        ratios = []
+        for r in range(rounds):
+            one, two = bare_processes(space, path, 1, epochs), bare_processes(space, path, 2, epochs)
+            ratios.append(one / two)
+            print(f"ceiling round {r}: bare loop of {trials} trials x {epochs} epochs, 1 process {one:.1f} s, "
+                  f"2 processes {two:.1f} s: {one / two:.2f}x; load {open('/proc/loadavg').read().split()[0]}",
+                  flush=True)
+        print(f"median ceiling for 2 workers on this machine: {statistics.median(ratios):.2f}x")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--bare-child"]:
+        space, path, start, step, epochs = sys.argv[2:7]
+        return bare_child(space, path, int(start), int(step), int(epochs))
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -49,7 +120,10 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--ceiling", action="store_true", help="first measure two bare loops at once")
     args = parser.parse_args()
+    if args.ceiling:
+        ceiling(args.space, args.trials, args.epochs, args.rounds)
     results: dict[int, list[dict[str, float]]] = {1: [], 2: []}
     for r in range(args.rounds):
         for workers in (1, 2):
