@@ -286,20 +286,15 @@ def plots(model, data, hp):
     rescaled to the window's norm; the legend gives the uncentred cosine and the
     norm ratio it had before rescaling.
     """
-    from matplotlib.figure import Figure
+    from search.plots import line_plot
 
     window = true_kernel()
-    fig = Figure(figsize=(7.5, 3.6))
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.91)  # fixed margins: a layout engine doubles the cost
-    ax = fig.subplots()
-    ax.plot(window, "k--", linewidth=2, label="Tukey window (true)")
+    series = []
     for name, cosine, ratio in zip(("I", "Q"), kernel_cosines(model), kernel_norm_ratios(model)):
         kernel = model.get_layer(f"conv_{name}").get_weights()[0].reshape(-1)
         norm = np.linalg.norm(kernel)
         shown = kernel * (np.linalg.norm(window) / norm) if norm > 0 else kernel
-        ax.plot(shown, label=f"conv_{name} (rescaled): cosine {cosine:.6f}, norm ratio {ratio:.3f}")
-    ax.set_xlabel("tap")
-    ax.set_ylabel("weight")
-    ax.set_title(f"kernels: target {hp.get('target')}, combiner {hp.get('combiner')}, loss {hp.get('loss')}")
-    ax.legend(fontsize=8)
-    return {"kernels": fig}
+        series.append({"label": f"conv_{name} (rescaled): cosine {cosine:.6f}, norm ratio {ratio:.3f}", "y": shown})
+    series.append({"label": "Tukey window (true)", "y": window, "color": "black", "dash": "7,4", "width": 2})  # on top
+    title = f"kernels: target {hp.get('target')}, combiner {hp.get('combiner')}, loss {hp.get('loss')}"
+    return {"kernels": line_plot(series, title, xlabel="tap", ylabel="weight")}

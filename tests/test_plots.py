@@ -17,7 +17,7 @@ from PIL import Image
 
 from search import StudyConfig, run_study
 from search import storage as storage_mod
-from search.plots import class_labels, draw_study_plots, learning_curves
+from search.plots import class_labels, draw_study_plots, learning_curves, line_plot
 
 SVG = "{http://www.w3.org/2000/svg}"
 STUDY_PLOTS = {"optimization_history", "param_importances", "parallel_coordinate", "slice", "intermediate_values"}
@@ -112,6 +112,29 @@ def test_learning_curves_mark_the_non_finite_epoch(tmp_path):
     assert "train NaN, validation NaN" in [t.text for t in loss.iter(SVG + "text")]
     assert {t.text for t in loss.iter(SVG + "text")} >= {"0.5", "1", "10"}  # log ticks
     assert [p.get("class") for p in mae.iter(SVG + "polyline")] == ["train"]  # no validation curve: none drawn
+
+
+def test_line_plot_draws_every_series_against_its_x_values(tmp_path):
+    fig = line_plot([{"label": "window", "y": [0.0, 1.0, 1.0, 0.0], "dash": "6,4", "color": "black"},
+                     {"label": "learned", "y": [0.1, float("inf"), 0.9, 0.2]},
+                     {"label": "shifted", "x": [2, 3, 4, 5], "y": [-1.0, 0.0, 1.0, 2.0]}],
+                    "kernels", xlabel="tap", ylabel="weight")
+    fig.savefig(tmp_path / "plot.svg")
+    root = ElementTree.parse(tmp_path / "plot.svg").getroot()
+    window, learned, shifted = root.iter(SVG + "polyline")
+    assert window.get("stroke-dasharray") == "6,4" and window.get("stroke") == "black"
+    assert len(learned.get("points").split()) == 3  # the infinite value is left out
+    xs = lambda line: [float(p.split(",")[0]) for p in line.get("points").split()]  # noqa: E731
+    ys = lambda line: [float(p.split(",")[1]) for p in line.get("points").split()]  # noqa: E731
+    assert xs(shifted)[0] == xs(window)[2] and xs(shifted)[-1] > xs(window)[-1]  # shared x axis 0..5
+    assert ys(shifted)[0] > max(ys(window))  # -1 is drawn lowest (SVG y grows downwards)
+    texts = [t.text for t in root.iter(SVG + "text")]
+    assert {"kernels", "tap", "weight", "window", "learned", "shifted"} <= set(texts)
+    assert {"0", "1", "2", "3", "4", "5"} <= set(texts)  # integer x ticks
+    legend_box = [r for r in root.iter(SVG + "rect") if r.get("stroke") == "#ccc"][0]
+    plot_area = [r for r in root.iter(SVG + "rect") if r.get("stroke") == "#888"][0]
+    assert float(legend_box.get("y")) > float(plot_area.get("y")) + float(plot_area.get("height"))  # under the plot
+    assert float(legend_box.get("y")) + float(legend_box.get("height")) <= float(root.get("height"))
 
 
 @pytest.mark.parametrize(("units", "activation", "loss", "y", "expected"), [

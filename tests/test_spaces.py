@@ -83,6 +83,17 @@ def test_iq_seed_configuration_runs_as_one_fixed_trial_with_recovery_logged():
         assert [m.step for m in client.get_metric_history(run.info.run_id, name)] == [0, 1]
     assert run.data.tags["iq.epochs_to_success"] == "never"
     assert abs(run.data.metrics["kernel_cosine_I"]) < 0.9
+    # The kernel picture: the window and both learned kernels, 64 taps each, legend under it.
+    from xml.etree import ElementTree
+
+    svg = "{http://www.w3.org/2000/svg}"
+    root = ElementTree.parse(client.download_artifacts(run.info.run_id, "plots/kernels.svg")).getroot()
+    assert [len(p.get("points").split()) for p in root.iter(svg + "polyline")] == [64, 64, 64]
+    texts = [t.text for t in root.iter(svg + "text")]
+    assert "Tukey window (true)" in texts and "tap" in texts and "weight" in texts
+    assert [t for t in texts if t.startswith("conv_I (rescaled): cosine ")] == [
+        f"conv_I (rescaled): cosine {run.data.metrics['kernel_cosine_I']:.6f}, "
+        f"norm ratio {run.data.metrics['kernel_norm_ratio_I']:.3f}"]
 
 
 # -- prototype_rbf -------------------------------------------------------------------------------

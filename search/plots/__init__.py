@@ -20,6 +20,7 @@ _LAZY = {
     "draw_study_plots": "search.plots._study",
     "write_trials_csv": "search.plots._study",
     "learning_curves": "search.plots._svg",
+    "line_plot": "search.plots._svg",
     "SvgFigure": "search.plots._svg",
     "confusion_matrix": "search.plots._figures",
     "class_labels": "search.plots._figures",

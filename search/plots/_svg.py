@@ -1,4 +1,4 @@
-"""Learning curves as an SVG picture, written directly (no matplotlib).
+"""Learning curves and line plots as SVG pictures, written directly (no matplotlib).
 
 Drawn for every trial, so it must cost little next to a trial of a few seconds: the
 matplotlib figure took 0.2-0.4 s on 2 CPU cores (tick and text layout), this takes a few
@@ -17,6 +17,7 @@ from search.doctor._record import nonfinite_word
 PANEL_W, PANEL_H = 420, 320
 LEFT, RIGHT, TOP, BOTTOM = 62, 14, 30, 42  # margins of the plot area inside a panel
 TITLE_H = 30
+LEGEND_ROW = 16  # pixels per legend entry
 STYLES = (("train", "#1f77b4", "circle"), ("validation", "#ff7f0e", "square"))
 MAX_MARKERS = 60  # more epochs than this: lines only
 
@@ -61,36 +62,48 @@ def _label(value: float) -> str:
 
 
 class _Panel:
-    """One metric's plot area: maps epochs and values to pixels and writes SVG elements."""
+    """One plot area: maps x and y values to pixels and writes SVG elements.
 
-    def __init__(self, x0: float, y0: float, epochs: int, values: np.ndarray) -> None:
+    ``x_range`` is the span of the x values (the epochs ``(1, n)`` for learning curves);
+    ``values`` are the y values to fit (a log scale when ``log_y`` and the positive values
+    span more than 10x).
+    """
+
+    def __init__(self, x0: float, y0: float, x_range: tuple[float, float], values: np.ndarray,
+                 width: float = PANEL_W, height: float = PANEL_H, log_y: bool = True) -> None:
         self.x0, self.y0 = x0 + LEFT, y0 + TOP
-        self.w, self.h = PANEL_W - LEFT - RIGHT, PANEL_H - TOP - BOTTOM
-        self.epochs = max(epochs, 1)
-        self.log = bool(values.size) and values.min() > 0 and values.max() > 10 * values.min()
+        self.w, self.h = width - LEFT - RIGHT, height - TOP - BOTTOM
+        self.x_low, self.x_high = float(x_range[0]), float(x_range[1])
+        self.log = log_y and bool(values.size) and values.min() > 0 and values.max() > 10 * values.min()
         low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
         if self.log:
             low, high = math.log10(low), math.log10(high)
         pad = (high - low) * 0.05 or (abs(high) * 0.05 or 1.0)
         self.low, self.high = low - pad, high + pad
 
-    def x(self, epoch: float) -> float:
-        return self.x0 + (epoch - 0.5) / self.epochs * self.w if self.epochs == 1 else \
-            self.x0 + 0.03 * self.w + (epoch - 1) / (self.epochs - 1) * 0.94 * self.w
+    def x(self, value: float) -> float:
+        if not self.x_high > self.x_low:
+            return self.x0 + self.w / 2
+        return self.x0 + 0.03 * self.w + (value - self.x_low) / (self.x_high - self.x_low) * 0.94 * self.w
 
     def y(self, value: float) -> float:
         v = math.log10(value) if self.log else value
         return self.y0 + (self.high - v) / (self.high - self.low) * self.h
 
-    def axes(self, title: str) -> list[str]:
+    def axes(self, title: str, xlabel: str, ylabel: str = "", integer_x: bool = False) -> list[str]:
         out = [f'<rect x="{self.x0}" y="{self.y0}" width="{self.w}" height="{self.h}" fill="#fafafa" stroke="#888"/>',
                f'<text x="{self.x0 + self.w / 2}" y="{self.y0 - 9}" text-anchor="middle" font-size="14">{escape(title)}</text>',
-               f'<text x="{self.x0 + self.w / 2}" y="{self.y0 + self.h + 34}" text-anchor="middle">epoch</text>']
-        for epoch in nice_ticks(1, self.epochs, 6):
-            if epoch == int(epoch):
-                px = self.x(epoch)
-                out += [f'<line x1="{px:.1f}" y1="{self.y0 + self.h}" x2="{px:.1f}" y2="{self.y0 + self.h + 4}" stroke="#888"/>',
-                        f'<text x="{px:.1f}" y="{self.y0 + self.h + 17}" text-anchor="middle">{int(epoch)}</text>']
+               f'<text x="{self.x0 + self.w / 2}" y="{self.y0 + self.h + 34}" text-anchor="middle">{escape(xlabel)}</text>']
+        if ylabel:
+            lx, ly = self.x0 - LEFT + 14, self.y0 + self.h / 2
+            out.append(f'<text x="{lx}" y="{ly}" text-anchor="middle" transform="rotate(-90 {lx} {ly})">{escape(ylabel)}</text>')
+        for tick in nice_ticks(self.x_low, self.x_high, 6):
+            if integer_x and tick != int(tick):
+                continue
+            px = self.x(tick)
+            out += [f'<line x1="{px:.1f}" y1="{self.y0 + self.h}" x2="{px:.1f}" y2="{self.y0 + self.h + 4}" stroke="#888"/>',
+                    f'<text x="{px:.1f}" y="{self.y0 + self.h + 17}" text-anchor="middle">'
+                    f'{int(tick) if integer_x else _label(tick)}</text>']
         ticks = log_ticks(10 ** self.low, 10 ** self.high) if self.log else nice_ticks(self.low, self.high)
         for value in ticks:
             py = self.y(value)
@@ -98,36 +111,82 @@ class _Panel:
                     f'<text x="{self.x0 - 5}" y="{py + 4:.1f}" text-anchor="end">{_label(value)}</text>']
         return out
 
-    def curve(self, label: str, values: np.ndarray, color: str, marker: str) -> list[str]:
-        epochs = np.arange(1, values.size + 1)
+    def curve(self, label: str, xs: np.ndarray, values: np.ndarray, color: str, marker: str | None = None,
+              dash: str | None = None, stroke_width: float = 1.6) -> list[str]:
         ok = np.isfinite(values) & ((values > 0) if self.log else True)
-        points = [(self.x(e), self.y(v)) for e, v in zip(epochs[ok], values[ok])]
+        points = [(self.x(x), self.y(v)) for x, v in zip(xs[ok], values[ok])]
         if not points:
             return []
         path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
-        out = [f'<polyline class="{label}" points="{path}" fill="none" stroke="{color}" stroke-width="1.6"/>']
-        if len(points) <= MAX_MARKERS:
+        dashed = f' stroke-dasharray="{dash}"' if dash else ""
+        out = [f'<polyline class="{escape(label)}" points="{path}" fill="none" stroke="{color}" '
+               f'stroke-width="{stroke_width}"{dashed}/>']
+        if marker and len(points) <= MAX_MARKERS:
             for px, py in points:
                 out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.8" fill="{color}"/>' if marker == "circle" else
                            f'<rect x="{px - 2.6:.1f}" y="{py - 2.6:.1f}" width="5.2" height="5.2" fill="{color}"/>')
         return out
 
-    def mark(self, epoch: int, text: str) -> list[str]:
-        """A red dotted line at ``epoch`` with ``text`` along it (a non-finite value there)."""
-        px = self.x(epoch)
+    def mark(self, x: float, text: str) -> list[str]:
+        """A red dotted line at ``x`` with ``text`` along it (a non-finite value there)."""
+        px = self.x(x)
         return [f'<line class="non-finite" x1="{px:.1f}" y1="{self.y0}" x2="{px:.1f}" y2="{self.y0 + self.h}" '
                 f'stroke="red" stroke-dasharray="2,3"/>',
                 f'<text x="{px - 4:.1f}" y="{self.y0 + self.h - 4}" fill="red" font-size="10" '
                 f'transform="rotate(-90 {px - 4:.1f} {self.y0 + self.h - 4})">{escape(text)}</text>']
 
-    def legend(self, labels: list[tuple[str, str]]) -> list[str]:
-        x, y = self.x0 + self.w - 92, self.y0 + 8
-        out = [f'<rect x="{x}" y="{y}" width="86" height="{8 + 16 * len(labels)}" fill="white" stroke="#ccc" opacity="0.9"/>']
-        for i, (label, color) in enumerate(labels):
-            ly = y + 14 + 16 * i
-            out += [f'<line x1="{x + 6}" y1="{ly - 4}" x2="{x + 22}" y2="{ly - 4}" stroke="{color}" stroke-width="2"/>',
-                    f'<text x="{x + 27}" y="{ly}" font-size="11">{label}</text>']
+    def legend(self, labels: list[tuple[str, str, str | None]], below: bool = False) -> list[str]:
+        """A box of ``(label, color, dash)`` entries: top right inside the plot area, or
+        under the x axis label when ``below`` (the figure leaves ``LEGEND_ROW`` per entry)."""
+        width = 34 + 6.3 * max(len(label) for label, _, _ in labels)
+        x = self.x0 + self.w - width - 6 if not below else self.x0
+        y = self.y0 + 8 if not below else self.y0 + self.h + BOTTOM - 2
+        out = [f'<rect x="{x}" y="{y}" width="{width:.0f}" height="{8 + LEGEND_ROW * len(labels)}" fill="white" '
+               f'stroke="#ccc" opacity="0.9"/>']
+        for i, (label, color, dash) in enumerate(labels):
+            ly = y + 14 + LEGEND_ROW * i
+            dashed = f' stroke-dasharray="{dash}"' if dash else ""
+            out += [f'<line x1="{x + 6}" y1="{ly - 4}" x2="{x + 22}" y2="{ly - 4}" stroke="{color}" stroke-width="2"{dashed}/>',
+                    f'<text x="{x + 27}" y="{ly}" font-size="11">{escape(label)}</text>']
         return out
+
+
+def _svg(width: float, height: float, body: list[str]) -> SvgFigure:
+    return SvgFigure(
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
+        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">'
+        f'<rect width="100%" height="100%" fill="white"/>{"".join(body)}</svg>')
+
+
+def line_plot(series: list[dict], title: str = "", xlabel: str = "", ylabel: str = "",
+              width: float = 750, height: float = 330) -> SvgFigure:
+    """Lines against a shared x axis, with the legend under the plot.
+
+    Args:
+        series: one dict per line: ``label``, ``y`` (values), optional ``x`` (default
+            ``0, 1, ...``), ``color``, ``dash`` (an SVG dash pattern such as ``"6,4"``) and
+            ``width`` (the stroke width). Non-finite values are left out.
+        title, xlabel, ylabel: the texts.
+        width, height: the plot area's panel size in pixels (the legend adds a row per line).
+    """
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+    lines = []
+    for i, line in enumerate(series):
+        y = np.asarray(line["y"], dtype="float64").reshape(-1)
+        x = np.asarray(line.get("x", np.arange(y.size)), dtype="float64").reshape(-1)
+        lines.append((line["label"], x, y, line.get("color", palette[i % len(palette)]), line.get("dash"),
+                      line.get("width", 1.6)))
+    xs = np.concatenate([x for _, x, *_ in lines]) if lines else np.zeros(0)
+    ys = np.concatenate([y[np.isfinite(y)] for _, _, y, *_ in lines]) if lines else np.zeros(0)
+    x_range = (float(xs.min()), float(xs.max())) if xs.size else (0.0, 1.0)
+    panel = _Panel(0, 0, x_range, ys, width, height, log_y=False)
+    integer_x = bool(xs.size) and bool(np.all(xs == np.round(xs)))
+    body = panel.axes(title, xlabel, ylabel, integer_x=integer_x)
+    for label, x, y, color, dash, stroke in lines:
+        body += panel.curve(label, x, y, color, dash=dash, stroke_width=stroke)
+    if lines:
+        body += panel.legend([(label, color, dash) for label, _, _, color, dash, _ in lines], below=True)
+    return _svg(width, height + 12 + LEGEND_ROW * len(lines), body)
 
 
 def learning_curves(history: dict[str, list[float]], title: str = "") -> SvgFigure:
@@ -148,21 +207,19 @@ def learning_curves(history: dict[str, list[float]], title: str = "") -> SvgFigu
         curves = [(label, color, marker, np.asarray(history.get(key, []), dtype="float64"))
                   for key, (label, color, marker) in zip((name, f"val_{name}"), STYLES)]
         finite = np.concatenate([v[np.isfinite(v)] for *_, v in curves])
-        panel = _Panel(PANEL_W * (i % cols), TITLE_H + PANEL_H * (i // cols), max(v.size for *_, v in curves), finite)
+        epochs = max(v.size for *_, v in curves)
+        panel = _Panel(PANEL_W * (i % cols), TITLE_H + PANEL_H * (i // cols), (1, max(epochs, 1)), finite)
         body.append(f'<g class="panel" data-metric="{escape(name)}" data-scale="{"log" if panel.log else "linear"}">')
-        body += panel.axes(name)
+        body += panel.axes(name, "epoch", integer_x=True)
         broken: dict[int, list[str]] = {}
         for label, color, marker, values in curves:
-            body += panel.curve(label, values, color, marker)
+            body += panel.curve(label, np.arange(1, values.size + 1), values, color, marker)
             for epoch in np.flatnonzero(~np.isfinite(values)) + 1:
                 broken.setdefault(int(epoch), []).append(f"{label} {nonfinite_word(values[epoch - 1])}")
         for epoch, what in broken.items():
             body += panel.mark(epoch, ", ".join(what))
-        shown = [(label, color) for label, color, _, values in curves if np.isfinite(values).any()]
+        shown = [(label, color, None) for label, color, _, values in curves if np.isfinite(values).any()]
         if shown:
             body += panel.legend(shown)
         body.append("</g>")
-    return SvgFigure(
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">'
-        f'<rect width="100%" height="100%" fill="white"/>{"".join(body)}</svg>')
+    return _svg(width, height, body)

@@ -6,8 +6,9 @@
   ``on_train_end``);
 - ``confusion_matrix.png`` on the validation data when the model is a classifier;
 - whatever the space draws: a space module may define ``plots(model, data)`` (or
-  ``plots(model, data, hp)``) returning ``{name: matplotlib Figure}``; each figure is
-  saved as ``plots/NAME.png``. ``data`` is a :class:`search.data.Data` (``x``, ``y``,
+  ``plots(model, data, hp)``) returning ``{name: figure}``: a matplotlib Figure, saved
+  as ``plots/NAME.png``, or a :class:`search.plots.SvgFigure` (``line_plot`` draws one
+  in about a millisecond), saved as ``plots/NAME.svg``. ``data`` is a :class:`search.data.Data` (``x``, ``y``,
   ``x_val``, ``y_val``).
 
 A plotting error never fails a trial: it is recorded as tag ``search.plot_error``.
