@@ -168,7 +168,7 @@ def test_local_workers_share_the_default_sqlite_store_without_locking(space_path
     assert list((home / "keras_tuner" / "local").glob("trial_*"))
     [parent] = [r for r in runs if r.data.tags.get("search.role") == "study"]
     client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
-    assert "plots/optimization_history.png" in {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert "plots/optimization_history.svg" in {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert "all" not in json.loads(client.get_run(parent.info.run_id).data.tags["search.plot_notes"])
 
 

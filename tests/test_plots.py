@@ -90,11 +90,56 @@ def test_study_plots_say_what_optuna_cannot_draw_yet(tmp_path):
     notes = draw_study_plots(study, str(tmp_path))
     assert notes == {"param_importances": "needs at least 2 completed trials",
                      "intermediate_values": "no trial reported intermediate values yet"}
-    assert {p.stem for p in tmp_path.glob("*.png")} == {"optimization_history", "parallel_coordinate", "slice"}
+    assert {p.stem for p in tmp_path.glob("*.svg")} == {"optimization_history", "parallel_coordinate", "slice"}
     empty = tmp_path / "empty"
     empty.mkdir()
     assert set(draw_study_plots(optuna.create_study(), str(empty))) == STUDY_PLOTS
     assert not list(empty.iterdir())
+
+
+def test_study_plots_draw_every_trial_and_parameter(tmp_path):
+    study = optuna.create_study(direction="maximize")
+    values = [0.2, 0.5, 0.4, 0.9]
+    for i, value in enumerate(values):
+        trial = study.ask()
+        trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        trial.suggest_int("units", 8, 64)
+        if trial.suggest_categorical("init", ["glorot", "offset"]) == "offset":
+            trial.suggest_float("offset", 0.0, 1.0)  # conditional: only some trials have it
+        for step in range(3):
+            trial.report(value * (step + 1) / 3, step)
+        study.tell(trial, value)
+    pruned = study.ask()
+    pruned.suggest_float("lr", 1e-4, 1e-1, log=True)
+    pruned.report(0.01, 0)
+    study.tell(pruned, state=TrialState.PRUNED)
+    assert draw_study_plots(study, str(tmp_path)) == {}
+    parse = lambda name: ElementTree.parse(tmp_path / f"{name}.svg").getroot()  # noqa: E731
+
+    history = parse("optimization_history")
+    dots = [c for c in history.iter(SVG + "circle") if c.get("class") == "objective"]
+    assert len(dots) == 4  # one per completed trial
+    [best] = [p for p in history.iter(SVG + "polyline") if p.get("class") == "best"]
+    heights = [float(p.split(",")[1]) for p in best.get("points").split()]
+    assert heights == sorted(heights, reverse=True)  # maximize: the best so far only rises (y grows downwards)
+
+    lines = {p.get("data-trial"): p for p in parse("intermediate_values").iter(SVG + "polyline") if p.get("class") == "trial"}
+    assert set(lines) == {"0", "1", "2", "3", "4"}
+    assert lines["4"].get("data-state") == "PRUNED" and lines["4"].get("stroke-dasharray")
+    assert len(lines["0"].get("points").split()) == 3
+
+    panels = [g.get("data-param") for g in parse("slice").iter(SVG + "g")]
+    assert panels == sorted(study.trials[0].params | {"offset": 0}) and len(panels) == 4
+
+    parallel = parse("parallel_coordinate")
+    drawn = {p.get("data-trial") for p in parallel.iter(SVG + "polyline")}
+    assert drawn == {"0", "1", "2", "3"}  # completed trials only
+    assert {"init", "lr", "units", "offset", "objective value", "glorot"} <= {t.text for t in parallel.iter(SVG + "text")}
+
+    bars = {r.get("data-param"): float(r.get("data-value")) for r in parse("param_importances").iter(SVG + "rect")
+            if r.get("class") == "importance"}
+    assert set(bars) == set(optuna.importance.get_param_importances(study))
+    assert sum(bars.values()) == pytest.approx(1.0, abs=1e-3)
 
 
 def test_learning_curves_mark_the_non_finite_epoch(tmp_path):

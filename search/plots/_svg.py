@@ -61,6 +61,10 @@ def _label(value: float) -> str:
     return f"{value:.3g}" if value else "0"
 
 
+def _short(text: str, limit: int = 18) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 class _Panel:
     """One plot area: maps x and y values to pixels and writes SVG elements.
 
@@ -70,11 +74,17 @@ class _Panel:
     """
 
     def __init__(self, x0: float, y0: float, x_range: tuple[float, float], values: np.ndarray,
-                 width: float = PANEL_W, height: float = PANEL_H, log_y: bool = True) -> None:
-        self.x0, self.y0 = x0 + LEFT, y0 + TOP
-        self.w, self.h = width - LEFT - RIGHT, height - TOP - BOTTOM
-        self.x_low, self.x_high = float(x_range[0]), float(x_range[1])
-        self.log = log_y and bool(values.size) and values.min() > 0 and values.max() > 10 * values.min()
+                 width: float = PANEL_W, height: float = PANEL_H, log_y: bool = True, x_log: bool = False,
+                 x_labels: list[str] | None = None, force_log_y: bool = False, left: float = LEFT,
+                 bottom: float = BOTTOM) -> None:
+        self.left, self.bottom = left, bottom
+        self.x0, self.y0 = x0 + left, y0 + TOP
+        self.w, self.h = width - left - RIGHT, height - TOP - bottom
+        self.x_log = x_log and x_range[0] > 0
+        self.x_labels = x_labels  # categorical x: value i is the i-th label
+        self.x_low, self.x_high = (math.log10(v) if self.x_log else float(v) for v in x_range)
+        positive = bool(values.size) and values.min() > 0
+        self.log = positive and (force_log_y or (log_y and values.max() > 10 * values.min()))
         low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
         if self.log:
             low, high = math.log10(low), math.log10(high)
@@ -82,9 +92,12 @@ class _Panel:
         self.low, self.high = low - pad, high + pad
 
     def x(self, value: float) -> float:
+        v = math.log10(value) if self.x_log else value
+        if self.x_labels is not None:  # categories: the middles of equal slots
+            return self.x0 + (v + 0.5) / max(len(self.x_labels), 1) * self.w
         if not self.x_high > self.x_low:
             return self.x0 + self.w / 2
-        return self.x0 + 0.03 * self.w + (value - self.x_low) / (self.x_high - self.x_low) * 0.94 * self.w
+        return self.x0 + 0.03 * self.w + (v - self.x_low) / (self.x_high - self.x_low) * 0.94 * self.w
 
     def y(self, value: float) -> float:
         v = math.log10(value) if self.log else value
@@ -93,17 +106,25 @@ class _Panel:
     def axes(self, title: str, xlabel: str, ylabel: str = "", integer_x: bool = False) -> list[str]:
         out = [f'<rect x="{self.x0}" y="{self.y0}" width="{self.w}" height="{self.h}" fill="#fafafa" stroke="#888"/>',
                f'<text x="{self.x0 + self.w / 2}" y="{self.y0 - 9}" text-anchor="middle" font-size="14">{escape(title)}</text>',
-               f'<text x="{self.x0 + self.w / 2}" y="{self.y0 + self.h + 34}" text-anchor="middle">{escape(xlabel)}</text>']
+               f'<text x="{self.x0 + self.w / 2}" y="{self.y0 + self.h + self.bottom - 8}" text-anchor="middle">{escape(xlabel)}</text>']
         if ylabel:
-            lx, ly = self.x0 - LEFT + 14, self.y0 + self.h / 2
+            lx, ly = self.x0 - self.left + 14, self.y0 + self.h / 2
             out.append(f'<text x="{lx}" y="{ly}" text-anchor="middle" transform="rotate(-90 {lx} {ly})">{escape(ylabel)}</text>')
-        for tick in nice_ticks(self.x_low, self.x_high, 6):
-            if integer_x and tick != int(tick):
-                continue
-            px = self.x(tick)
+        if self.x_labels is not None:
+            x_ticks = list(enumerate(self.x_labels))
+        elif self.x_log:
+            x_ticks = [(t, _label(t)) for t in log_ticks(10 ** self.x_low, 10 ** self.x_high)]
+        else:
+            x_ticks = [(t, str(int(t)) if integer_x else _label(t)) for t in nice_ticks(self.x_low, self.x_high, 6)
+                       if not integer_x or t == int(t)]
+        # Labels wider than their share of the axis (many or long categories) are turned.
+        turned = sum(len(_short(text)) for _, text in x_ticks) * 7.5 > self.w
+        for tick, text in x_ticks:
+            px, py = self.x(tick), self.y0 + self.h + 17
+            place = (f'x="{px + 4:.1f}" y="{py - 4}" text-anchor="end" transform="rotate(-35 {px + 4:.1f} {py - 4})"'
+                     if turned else f'x="{px:.1f}" y="{py}" text-anchor="middle"')
             out += [f'<line x1="{px:.1f}" y1="{self.y0 + self.h}" x2="{px:.1f}" y2="{self.y0 + self.h + 4}" stroke="#888"/>',
-                    f'<text x="{px:.1f}" y="{self.y0 + self.h + 17}" text-anchor="middle">'
-                    f'{int(tick) if integer_x else _label(tick)}</text>']
+                    f'<text {place}>{escape(_short(text, 14 if turned else 18))}</text>']
         ticks = log_ticks(10 ** self.low, 10 ** self.high) if self.log else nice_ticks(self.low, self.high)
         for value in ticks:
             py = self.y(value)
@@ -125,6 +146,15 @@ class _Panel:
             for px, py in points:
                 out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.8" fill="{color}"/>' if marker == "circle" else
                            f'<rect x="{px - 2.6:.1f}" y="{py - 2.6:.1f}" width="5.2" height="5.2" fill="{color}"/>')
+        return out
+
+    def dots(self, label: str, xs: list[float], ys: list[float], colors: list[str], radius: float = 3.5) -> list[str]:
+        """One circle per finite point (``class`` ``label``), each in its own colour."""
+        out = []
+        for x, v, color in zip(xs, ys, colors):
+            if math.isfinite(v) and (v > 0 or not self.log):
+                out.append(f'<circle class="{escape(label)}" cx="{self.x(x):.1f}" cy="{self.y(v):.1f}" r="{radius}" '
+                           f'fill="{color}" fill-opacity="0.8"/>')
         return out
 
     def mark(self, x: float, text: str) -> list[str]:
