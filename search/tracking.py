@@ -35,6 +35,10 @@ PARENT_TAG = "mlflow.parentRunId"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 
 _RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+# A trial's epoch metrics are written at most every FLUSH_SECONDS (and when FLUSH_METRICS
+# are waiting, and at trial end): see Tracker.epoch_ended.
+FLUSH_SECONDS = 1.0
+FLUSH_METRICS = 500
 
 
 def check_tracking(uri: str) -> None:
@@ -102,7 +106,8 @@ class Tracker(TrialListener):
         self.artifact_errors = 0
         self._runs: dict[str, str] = {}  # KT trial id -> MLflow run id of its current attempt
         self._logged: dict[str, set[str]] = {}  # run id -> names of params logged
-        self._buffered: dict[str, list[Any]] = {}  # run id -> hook metrics to send with its next batch
+        self._buffered: dict[str, list[Any]] = {}  # run id -> metrics not written yet (see epoch_ended)
+        self._flushed: dict[str, float] = {}  # run id -> time.monotonic() of its last metrics write
 
     # -- the parent run ------------------------------------------------------------------
     def start_parent(self, params: dict[str, Any], run_name: str | None = None, role: str = "study") -> str:
@@ -223,8 +228,15 @@ class Tracker(TrialListener):
             return
         ts = _now_ms()
         # Non-finite values are logged too: a NaN loss curve is what the user needs to see.
-        metrics = [Metric(k, float(v), ts, step) for k, v in logs.items()]
-        self.client.log_batch(run_id, metrics=[*self._buffered.pop(run_id, ()), *metrics])
+        buffered = self._buffered.setdefault(run_id, [])
+        buffered.extend(Metric(k, float(v), ts, step) for k, v in logs.items())
+        # One write per FLUSH_SECONDS, not per epoch: an MLflow write costs ~8 ms (SQLite
+        # store, 2 cores), 4% of a 0.2 s epoch. The first epoch goes at once (the run shows
+        # its curves from the start); the rest by trial end at the latest.
+        now = time.monotonic()
+        if step == 0 or now - self._flushed.get(run_id, 0.0) >= FLUSH_SECONDS or len(buffered) >= FLUSH_METRICS:
+            self.client.log_batch(run_id, metrics=self._buffered.pop(run_id))
+            self._flushed[run_id] = now
 
     def trial_ended(
         self, oracle: Any, trial: Any, number: int, state: Any, value: float | None, reason: str | None
@@ -234,6 +246,7 @@ class Tracker(TrialListener):
         run_id = self._runs.pop(trial.trial_id, None)
         if run_id is None:
             return
+        self._flushed.pop(run_id, None)
         self._log_params(run_id, trial.hyperparameters.values)  # those first declared in fit()
         self._logged.pop(run_id, None)
         name = getattr(state, "name", str(state))
@@ -261,6 +274,7 @@ class Tracker(TrialListener):
         if self.client.get_run(run_id).info.status != "RUNNING":
             return False
         tags = [RunTag(TAG_STATE, "FAIL"), RunTag(TAG_FAIL_REASON, reason)]
+        self._flushed.pop(run_id, None)
         self.client.log_batch(run_id, metrics=self._buffered.pop(run_id, []), tags=tags)
         self.client.set_terminated(run_id, status=status)
         return True
@@ -270,9 +284,10 @@ class Tracker(TrialListener):
         return self._runs.get(trial_id)
 
     def log_trial_metrics(self, trial_id: str, metrics: dict[str, float], step: int = 0) -> None:
-        """Logs extra metrics on the trial's run, with its next epoch's batch (or when it ends).
+        """Logs extra metrics on the trial's run, with its epoch metrics (or when it ends).
 
-        Hooks log every epoch; one MLflow write per epoch instead of two saves 0.3 s per
+        Hooks log every epoch; they join the epoch metrics' writes (at most one a second,
+        see :meth:`epoch_ended`) instead of writing on their own, which cost 0.3 s per
         4-epoch trial on 2 cores (SQLite store). A run ended otherwise (by ``close_run``
         or ``close_open_runs``) still gets them.
         """

@@ -8,6 +8,7 @@ from typing import Any
 
 import keras
 import keras_tuner
+from keras_tuner.src.engine import tuner_utils
 
 from search.hooks import TrialContext, TrialHook
 from search.oracle import OptunaOracle
@@ -63,14 +64,26 @@ class Tuner(FrozenGCSearch, keras_tuner.Tuner):
         self.trial_hooks = list(trial_hooks)
         self.space = space
         self.tracker = tracker
+        self._best_epoch: dict[tuple[str, int], BestEpochAtTrainEnd] = {}  # (trial, KT's callback) -> ours
 
     def _build_and_fit_model(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
         # KerasTuner's documented override point; kwargs are this execution's own copy,
         # so hook callbacks are added here, after KerasTuner's deep copy of `callbacks`.
         context = TrialContext(self, trial, args, kwargs)
         made = [hook.callback(context) for hook in self.trial_hooks]
-        kwargs["callbacks"] = [*kwargs.get("callbacks", []), *(c for c in made if c is not None)]
+        callbacks = [self._in_memory(trial, c) for c in kwargs.get("callbacks", [])]
+        kwargs["callbacks"] = [*callbacks, *(c for c in made if c is not None)]
         return super()._build_and_fit_model(trial, *args, **kwargs)
+
+    def _in_memory(self, trial: Any, callback: Any) -> Any:
+        """KerasTuner's best-epoch checkpoint, replaced by one that writes its file once."""
+        if type(callback) is not tuner_utils.SaveBestEpoch:
+            return callback
+        # KerasTuner shares one SaveBestEpoch across a trial's executions: so does this.
+        key = (trial.trial_id, id(callback))
+        if key not in self._best_epoch:
+            self._best_epoch = {key: BestEpochAtTrainEnd(callback.objective, callback.filepath)}
+        return self._best_epoch[key]
 
     def on_trial_begin(self, trial: Any) -> None:
         super().on_trial_begin(trial)
@@ -89,6 +102,44 @@ class Tuner(FrozenGCSearch, keras_tuner.Tuner):
             floats = {k: float(v) for k, v in logs.items() if _is_number(v)}
             if self.oracle.report(trial.trial_id, epoch, floats):
                 model.stop_training = True
+
+
+class BestEpochAtTrainEnd(keras.callbacks.Callback):
+    """KerasTuner's ``SaveBestEpoch``, but the best epoch's weights are kept in memory and
+    written to the checkpoint file once, when training ends (pruned trials too).
+
+    ``SaveBestEpoch`` writes an HDF5 file at every improving epoch: about 5 ms each on 2
+    cores, 2% of a 20-epoch trial of 0.2 s epochs. Copying the weights costs microseconds
+    for the models searched here. A trial that raises out of ``fit`` (a numerics failure,
+    an interrupt) leaves no checkpoint: nothing loads one for a failed trial, and an
+    interrupted one is retried.
+    """
+
+    def __init__(self, objective: Any, filepath: str) -> None:
+        super().__init__()
+        self.objective = objective
+        self.filepath = filepath
+        self.best_value = float("-inf") if objective.direction == "max" else float("inf")
+        self._weights: list[Any] | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.objective.has_value(logs):
+            value = self.objective.get_value(logs)
+            if not self.objective.better_than(value, self.best_value):
+                return
+            self.best_value = value
+        self._weights = self.model.get_weights()  # as SaveBestEpoch: every epoch when no objective value
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self._weights is None:
+            return
+        trained = self.model.get_weights()
+        self.model.set_weights(self._weights)
+        try:
+            self.model.save_weights(self.filepath)
+        finally:
+            self.model.set_weights(trained)
+            self._weights = None
 
 
 def _is_number(value: Any) -> bool:

@@ -150,3 +150,45 @@ def test_objective_direction_must_match_the_study(tmp_path):
     study = optuna.create_study(storage=storage, study_name="d", direction="minimize")
     with pytest.raises(ValueError, match="asks to maximize"):
         OptunaOracle(objective=keras_tuner.Objective("val_accuracy", "max"), study=study)
+
+
+def test_best_epoch_checkpoint_holds_the_best_epochs_weights_written_once(tmp_path):
+    from search.tuner import BestEpochAtTrainEnd
+
+    keras.utils.set_random_seed(0)
+    hp = keras_tuner.HyperParameters()
+    hp.Fixed("lr", 0.05)
+    model = build(hp)
+    path = tmp_path / "checkpoint.weights.h5"
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 3:  # spoil the weights: the best epoch is not the last
+                self.model.set_weights([w * 10 for w in self.model.get_weights()])
+
+        def on_epoch_end(self, epoch, logs=None):
+            assert not path.exists()  # nothing written while training
+            seen.append((logs["val_loss"], self.model.get_weights()))
+
+    best = BestEpochAtTrainEnd(keras_tuner.Objective("val_loss", "min"), str(path))
+    model.fit(**DATA, epochs=5, callbacks=[best, Record()])
+    best_epoch = min(range(5), key=lambda e: seen[e][0])
+    assert best_epoch < 3 and best.best_value == seen[best_epoch][0]
+    fresh = build(hp)
+    fresh.load_weights(path)
+    for loaded, kept in zip(fresh.get_weights(), seen[best_epoch][1]):
+        np.testing.assert_array_equal(loaded, kept)
+    for now, last in zip(model.get_weights(), seen[-1][1]):  # the trained model keeps its final weights
+        np.testing.assert_array_equal(now, last)
+
+
+def test_search_tuner_writes_kerastuners_checkpoint_once_per_trial(tmp_path):
+    oracle = _oracle(tmp_path, max_trials=2)
+    tuner = Tuner(oracle=oracle, hypermodel=build, directory=tmp_path / "kt", project_name="p", seed=0)
+    tuner.search(**DATA, epochs=3)
+    for trial in oracle.trials.values():
+        assert (tmp_path / "kt" / "p" / f"trial_{trial.trial_id}" / "checkpoint.weights.h5").is_file()
+    model = tuner.get_best_models(1)[0]  # KerasTuner loads the checkpoint
+    best = oracle.get_best_trials(1)[0]
+    assert model.evaluate(X[64:], Y[64:], verbose=0) == pytest.approx(best.score, rel=1e-4)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import keras_tuner
 import optuna
 import pytest
 from mlflow import MlflowClient
@@ -177,3 +180,36 @@ def test_grid_sampler_stops_when_the_grid_is_exhausted(space_path):
     assert result.complete == 8  # units 2, 4, 6, 8 x activation relu, tanh
     assert sorted((t.params["units"], t.params["activation"]) for t in study.trials) == sorted(
         (u, a) for u in (2, 4, 6, 8) for a in ("relu", "tanh"))
+
+
+def test_epoch_metrics_are_written_at_most_once_a_second_and_all_by_trial_end(tmp_path):
+    import time
+
+    from keras_tuner.engine.trial import Trial
+
+    from search.tracking import FLUSH_SECONDS, Tracker
+
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "flush", str(tmp_path / "artifacts"))
+    tracker.start_parent({"study": "flush"})
+    trial = Trial(keras_tuner.HyperParameters(), trial_id="00")
+    tracker.trial_started(None, trial, optuna.create_study().ask())
+    run_id = tracker.trial_run_id("00")
+    steps = lambda key="loss": [m.step for m in tracker.client.get_metric_history(run_id, key)]  # noqa: E731
+
+    tracker.epoch_ended(None, "00", 0, {"loss": 1.0})
+    assert steps() == [0]  # the first epoch at once
+    started = time.monotonic()
+    tracker.log_trial_metrics("00", {"kernel_cosine": 0.5}, step=1)  # a hook's metric joins the epoch's batch
+    for step in (1, 2, 3):
+        tracker.epoch_ended(None, "00", step, {"loss": 1.0 / (step + 1)})
+    if time.monotonic() - started < FLUSH_SECONDS:
+        assert steps() == [0] and steps("kernel_cosine") == []  # held back
+    time.sleep(FLUSH_SECONDS)
+    tracker.epoch_ended(None, "00", 4, {"loss": 0.2})
+    assert steps() == [0, 1, 2, 3, 4] and steps("kernel_cosine") == [1]
+    tracker.epoch_ended(None, "00", 5, {"loss": float("nan")})
+    tracker.trial_ended(None, trial, 0, TrialState.COMPLETE, None, None)
+    assert steps() == [0, 1, 2, 3, 4, 5]  # the rest when the trial ends, the NaN too
+    assert math.isnan(tracker.client.get_metric_history(run_id, "loss")[-1].value)
+    assert tracker.client.get_run(run_id).info.status == "FINISHED"
+    tracker.end_parent()

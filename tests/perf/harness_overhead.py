@@ -98,6 +98,9 @@ def instrument() -> None:
     _timed(Tracker, "start_parent", "run: Tracker.start_parent")
     _timed(Tracker, "end_parent", "run: Tracker.end_parent")
     _timed(search.tuner.Tuner, "__init__", "run: Tuner() (initial space build)")
+    # search.Tuner's replacement of SaveBestEpoch (weights kept in memory, written at train end)
+    _timed(search.tuner.BestEpochAtTrainEnd, "on_epoch_end", "kt: best-epoch checkpoint")
+    _timed(search.tuner.BestEpochAtTrainEnd, "on_train_end", "kt: best-epoch checkpoint")
     _timed(search.study, "summarize", "run: summarize")
     made = hooks.default_trial_hooks
 
