@@ -28,8 +28,8 @@ _hooks, _listeners = hooks.default_trial_hooks, hooks.default_listeners
 _made: list = []
 
 
-def _listeners_kept(study, tracker):
-    made = _listeners(study, tracker)
+def _listeners_kept(study, tracker, *args):
+    made = _listeners(study, tracker, *args)
     _made.extend(x for x in made if type(x).__name__ == "StudyPlots")
     return made
 
@@ -39,7 +39,7 @@ def _without_issue5(on: bool) -> None:
         hooks.default_trial_hooks, hooks.default_listeners = _hooks, _listeners_kept
     else:
         hooks.default_trial_hooks = lambda space: [h for h in _hooks(space) if type(h).__name__ not in ISSUE5]
-        hooks.default_listeners = lambda s, t: [x for x in _listeners(s, t) if type(x).__name__ not in ISSUE5]
+        hooks.default_listeners = lambda s, t, *a: [x for x in _listeners(s, t, *a) if type(x).__name__ not in ISSUE5]
 
 
 def main() -> None:
