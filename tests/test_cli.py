@@ -57,6 +57,31 @@ def test_run_trials_best_from_the_cli(run_cli, space_path):
     assert code == 0 and f"trial         {best['trial']}" in out
 
 
+def test_the_console_script_ends_quickly_with_its_output_and_exit_code(space_path, tmp_path):
+    # The script skips Python's slow shutdown once TensorFlow is loaded (search.cli.console):
+    # what it printed into a pipe, its exit code and its stores must all be intact.
+    import optuna
+    from mlflow import MlflowClient
+
+    home = tmp_path / "home"
+    started = time.monotonic()
+    done = subprocess.run([SEARCH, "run", space_path("tiny"), "--study", "quick", "--trials", "2", "--epochs", "1",
+                           "--home", str(home)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "study quick: 2 complete" in done.stdout and "mlflow" in done.stdout
+    assert done.stdout.endswith("\n")  # flushed to the end
+    study = optuna.load_study(study_name="quick", storage=f"sqlite:///{home}/optuna.db")
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    client = MlflowClient(f"sqlite:///{home}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("quick").experiment_id])
+    assert sorted(r.info.status for r in runs) == ["FINISHED"] * 3  # the parent and two trials
+    assert time.monotonic() - started < 120
+
+    refused = subprocess.run([SEARCH, "run", space_path("tiny"), "--trials", "0", "--home", str(home)],
+                             capture_output=True, text=True)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_spaces_lists_the_shipped_spaces_with_their_hyperparameters(run_cli):
     code, out, _ = run_cli("spaces")
     assert code == 0
