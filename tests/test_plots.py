@@ -101,6 +101,7 @@ def test_study_plots_draw_every_trial_and_parameter(tmp_path):
     study = optuna.create_study(direction="maximize")
     values = [0.2, 0.5, 0.4, 0.9]
     for i, value in enumerate(values):
+        study.enqueue_trial({"init": ["glorot", "offset"][i % 2]})
         trial = study.ask()
         trial.suggest_float("lr", 1e-4, 1e-1, log=True)
         trial.suggest_int("units", 8, 64)
@@ -134,6 +135,10 @@ def test_study_plots_draw_every_trial_and_parameter(tmp_path):
     parallel = parse("parallel_coordinate")
     drawn = {p.get("data-trial") for p in parallel.iter(SVG + "polyline")}
     assert drawn == {"0", "1", "2", "3"}  # completed trials only
+    # Axes: objective, init, lr, offset, units. Trials 0 and 2 (glorot) have no offset: their
+    # line breaks there, and units, alone between the gap and the end, is a dot.
+    assert {c.get("data-trial") for c in parallel.iter(SVG + "circle")} == {"0", "2"}
+    assert [len(p.get("points").split()) for p in parallel.iter(SVG + "polyline") if p.get("data-trial") == "1"] == [5]
     assert {"init", "lr", "units", "offset", "objective value", "glorot"} <= {t.text for t in parallel.iter(SVG + "text")}
 
     bars = {r.get("data-param"): float(r.get("data-value")) for r in parse("param_importances").iter(SVG + "rect")

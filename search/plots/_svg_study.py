@@ -177,7 +177,8 @@ def param_importances(study: Any) -> SvgFigure:
 
 def parallel_coordinate(study: Any, log_y: bool = False) -> SvgFigure:
     """One vertical axis for the objective and each parameter; a line per completed trial
-    (darker: a better objective value), broken where the trial lacks a parameter."""
+    (darker: a better objective value), broken where the trial lacks a parameter (a dot
+    where a single axis lies between two gaps)."""
     trials = _complete(study)
     names = _param_names(trials)
     values = np.array([t.value for t in trials], dtype="float64")
@@ -212,10 +213,14 @@ def parallel_coordinate(study: Any, log_y: bool = False) -> SvgFigure:
             elif segments[-1]:
                 segments.append([])
         for points in segments:
+            tip = _tip(f"trial {t.number}: {t.value:.6g}")
             if len(points) > 1:
                 body.append(f'<polyline class="trial" data-trial="{t.number}" points="{" ".join(points)}" fill="none" '
-                            f'stroke="{_ramp(ranks[idx])}" stroke-width="1.4" stroke-opacity="0.85">'
-                            f'{_tip(f"trial {t.number}: {t.value:.6g}")}</polyline>')
+                            f'stroke="{_ramp(ranks[idx])}" stroke-width="1.4" stroke-opacity="0.85">{tip}</polyline>')
+            elif points:  # one axis between two gaps: a dot
+                x, y_ = points[0].split(",")
+                body.append(f'<circle class="trial" data-trial="{t.number}" cx="{x}" cy="{y_}" r="3" '
+                            f'fill="{_ramp(ranks[idx])}">{tip}</circle>')
     for axis in axes:
         x = axis["x"]
         body += [f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="#444"/>',
@@ -232,7 +237,7 @@ def parallel_coordinate(study: Any, log_y: bool = False) -> SvgFigure:
             body += [f'<line x1="{x - 3}" y1="{py:.1f}" x2="{x + 3}" y2="{py:.1f}" stroke="#444"/>',
                      f'<text x="{x + 5}" y="{py + 4:.1f}" font-size="10">{escape(_short(text, 14))}</text>']
     body.append(f'<text x="{width / 2}" y="{height - 14}" text-anchor="middle" font-size="11" fill="#555">'
-                f'{len(trials)} completed trials; a line stops where a trial has no such parameter</text>')
+                f'{len(trials)} completed trials; a line breaks where a trial has no such parameter</text>')
     return _svg(width, height, body)
 
 
