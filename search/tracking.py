@@ -361,6 +361,7 @@ class Tracker(TrialListener):
             self.client.log_batch(run_id, metrics=self._buffered.pop(run_id, []), tags=tags)
             self.client.set_terminated(run_id, status=status)
         self._runs.clear()
+        self._flushed.clear()
 
 
 def _finite(v: Any) -> bool:

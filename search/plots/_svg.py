@@ -61,6 +61,18 @@ def _label(value: float) -> str:
     return f"{value:.3g}" if value else "0"
 
 
+def axis_ticks(low: float, high: float, log: bool = False, labels: list[str] | None = None,
+               integer: bool = False, count: int = 5) -> list[tuple[float, str]]:
+    """``(value, text)`` ticks of an axis: each category (``labels``, at 0, 1, ...), powers
+    of ten (``log``), or round values (whole numbers only when ``integer``)."""
+    if labels is not None:
+        return list(enumerate(labels))
+    if log:
+        return [(t, _label(t)) for t in log_ticks(low, high)]
+    return [(t, str(int(t)) if integer else _label(t)) for t in nice_ticks(low, high, count)
+            if not integer or t == int(t)]
+
+
 def _short(text: str, limit: int = 18) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
@@ -69,14 +81,13 @@ class _Panel:
     """One plot area: maps x and y values to pixels and writes SVG elements.
 
     ``x_range`` is the span of the x values (the epochs ``(1, n)`` for learning curves);
-    ``values`` are the y values to fit (a log scale when ``log_y`` and the positive values
-    span more than 10x).
+    ``values`` are the y values to fit. ``log_y``: None, a log scale when the values are
+    positive and span more than 10x; True, a log scale when they are positive; False, linear.
     """
 
     def __init__(self, x0: float, y0: float, x_range: tuple[float, float], values: np.ndarray,
-                 width: float = PANEL_W, height: float = PANEL_H, log_y: bool = True, x_log: bool = False,
-                 x_labels: list[str] | None = None, force_log_y: bool = False, left: float = LEFT,
-                 bottom: float = BOTTOM) -> None:
+                 width: float = PANEL_W, height: float = PANEL_H, log_y: bool | None = None, x_log: bool = False,
+                 x_labels: list[str] | None = None, left: float = LEFT, bottom: float = BOTTOM) -> None:
         self.left, self.bottom = left, bottom
         self.x0, self.y0 = x0 + left, y0 + TOP
         self.w, self.h = width - left - RIGHT, height - TOP - bottom
@@ -84,7 +95,7 @@ class _Panel:
         self.x_labels = x_labels  # categorical x: value i is the i-th label
         self.x_low, self.x_high = (math.log10(v) if self.x_log else float(v) for v in x_range)
         positive = bool(values.size) and values.min() > 0
-        self.log = positive and (force_log_y or (log_y and values.max() > 10 * values.min()))
+        self.log = positive and (values.max() > 10 * values.min() if log_y is None else log_y)
         low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
         if self.log:
             low, high = math.log10(low), math.log10(high)
@@ -110,13 +121,8 @@ class _Panel:
         if ylabel:
             lx, ly = self.x0 - self.left + 14, self.y0 + self.h / 2
             out.append(f'<text x="{lx}" y="{ly}" text-anchor="middle" transform="rotate(-90 {lx} {ly})">{escape(ylabel)}</text>')
-        if self.x_labels is not None:
-            x_ticks = list(enumerate(self.x_labels))
-        elif self.x_log:
-            x_ticks = [(t, _label(t)) for t in log_ticks(10 ** self.x_low, 10 ** self.x_high)]
-        else:
-            x_ticks = [(t, str(int(t)) if integer_x else _label(t)) for t in nice_ticks(self.x_low, self.x_high, 6)
-                       if not integer_x or t == int(t)]
+        x_ticks = axis_ticks(*((10 ** self.x_low, 10 ** self.x_high) if self.x_log else (self.x_low, self.x_high)),
+                             log=self.x_log, labels=self.x_labels, integer=integer_x, count=6)
         # Labels wider than their share of the axis (many or long categories) are turned.
         turned = sum(len(_short(text)) for _, text in x_ticks) * 7.5 > self.w
         for tick, text in x_ticks:
@@ -146,15 +152,6 @@ class _Panel:
             for px, py in points:
                 out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.8" fill="{color}"/>' if marker == "circle" else
                            f'<rect x="{px - 2.6:.1f}" y="{py - 2.6:.1f}" width="5.2" height="5.2" fill="{color}"/>')
-        return out
-
-    def dots(self, label: str, xs: list[float], ys: list[float], colors: list[str], radius: float = 3.5) -> list[str]:
-        """One circle per finite point (``class`` ``label``), each in its own colour."""
-        out = []
-        for x, v, color in zip(xs, ys, colors):
-            if math.isfinite(v) and (v > 0 or not self.log):
-                out.append(f'<circle class="{escape(label)}" cx="{self.x(x):.1f}" cy="{self.y(v):.1f}" r="{radius}" '
-                           f'fill="{color}" fill-opacity="0.8"/>')
         return out
 
     def mark(self, x: float, text: str) -> list[str]:

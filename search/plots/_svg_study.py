@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from search.plots._svg import LEGEND_ROW, TITLE_H, SvgFigure, _label, _Panel, _short, _svg, log_ticks, nice_ticks
+from search.plots._svg import LEGEND_ROW, TITLE_H, SvgFigure, _Panel, _short, _svg, axis_ticks
 
 BLUE, RED = "#1f77b4", "#d62728"
 Y_LABELLED = 84  # left margin of a panel with a y axis label (room for "0.0001")
@@ -56,7 +56,7 @@ def optimization_history(study: Any, log_y: bool = False) -> SvgFigure:
     values = np.array([t.value for t in trials], dtype="float64")
     best = np.minimum.accumulate(values) if _minimize(study) else np.maximum.accumulate(values)
     width, height = 680, 400
-    panel = _Panel(0, 0, (min(numbers), max(numbers)), values, width, height, log_y=False, force_log_y=log_y,
+    panel = _Panel(0, 0, (min(numbers), max(numbers)), values, width, height, log_y=log_y,
                    left=Y_LABELLED)
     body = panel.axes("Optimization History", "trial", "objective value", integer_x=True)
     for number, value in zip(numbers, values):
@@ -82,8 +82,8 @@ def intermediate_values(study: Any, log_y: bool = False) -> SvgFigure:
     steps = [s for t in trials for s in t.intermediate_values]
     values = np.array([v for t in trials for v in t.intermediate_values.values()], dtype="float64")
     width, height = 680, 400
-    panel = _Panel(0, 0, (min(steps), max(steps)), values[np.isfinite(values)], width, height, log_y=False,
-                   force_log_y=log_y, left=Y_LABELLED)
+    panel = _Panel(0, 0, (min(steps), max(steps)), values[np.isfinite(values)], width, height, log_y=log_y,
+                   left=Y_LABELLED)
     body = panel.axes("Intermediate Values", "step", "intermediate value", integer_x=True)
     last = max(t.number for t in trials) or 1
     for t in trials:
@@ -135,7 +135,7 @@ def slice_plot(study: Any, log_y: bool = False) -> SvgFigure:
         axis = _axis_of(trials, name)
         having = [t for t in trials if name in t.params]
         panel = _Panel(panel_w * (i % cols), TITLE_H + panel_h * (i // cols), axis["range"], values, panel_w, panel_h,
-                       log_y=False, force_log_y=log_y, x_log=axis["log"], x_labels=axis["labels"],
+                       log_y=log_y, x_log=axis["log"], x_labels=axis["labels"],
                        left=Y_LABELLED, bottom=BOTTOM_TURNED)
         body.append(f'<g class="panel" data-param="{escape(name)}">')
         body += panel.axes(name, "log scale" if axis["log"] else "", "objective value" if i % cols == 0 else "")
@@ -206,33 +206,29 @@ def parallel_coordinate(study: Any, log_y: bool = False) -> SvgFigure:
     ranks[order] = np.linspace(0, 1, len(values)) if len(values) > 1 else 1.0
     for idx in order:
         t = trials[idx]
-        segments: list[list[str]] = [[]]
+        segments: list[list[tuple[float, float]]] = [[]]
         for axis in axes:
             if axis["name"] == "objective value" or axis["name"] in t.params:
-                segments[-1].append(f'{axis["x"]:.1f},{y(axis, axis["value"](t)):.1f}')
+                segments[-1].append((axis["x"], y(axis, axis["value"](t))))
             elif segments[-1]:
                 segments.append([])
         for points in segments:
             tip = _tip(f"trial {t.number}: {t.value:.6g}")
             if len(points) > 1:
-                body.append(f'<polyline class="trial" data-trial="{t.number}" points="{" ".join(points)}" fill="none" '
+                path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+                body.append(f'<polyline class="trial" data-trial="{t.number}" points="{path}" fill="none" '
                             f'stroke="{_ramp(ranks[idx])}" stroke-width="1.4" stroke-opacity="0.85">{tip}</polyline>')
             elif points:  # one axis between two gaps: a dot
-                x, y_ = points[0].split(",")
-                body.append(f'<circle class="trial" data-trial="{t.number}" cx="{x}" cy="{y_}" r="3" '
+                (px, py), = points
+                body.append(f'<circle class="trial" data-trial="{t.number}" cx="{px:.1f}" cy="{py:.1f}" r="3" '
                             f'fill="{_ramp(ranks[idx])}">{tip}</circle>')
     for axis in axes:
         x = axis["x"]
         body += [f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="#444"/>',
                  f'<text x="{x}" y="{bottom + 22}" text-anchor="middle">{escape(_short(axis["name"], 17))}</text>']
-        if axis["labels"] is not None:
-            ticks = [(i, label) for i, label in enumerate(axis["labels"])]
-        elif axis["log"]:
-            ticks = [(v, _label(v)) for v in log_ticks(*axis["range"])]
-        else:
-            low, high = axis["range"]
-            ticks = [(v, _label(v)) for v in nice_ticks(low, high, 5) if low <= v <= high] if high > low else [(low, _label(low))]
-        for value, text in ticks:
+        low, high = axis["range"]
+        ticks = axis_ticks(low, high, log=axis["log"], labels=axis["labels"])
+        for value, text in ticks if axis["labels"] is not None else [(v, t) for v, t in ticks if low <= v <= high]:
             py = y(axis, value)
             body += [f'<line x1="{x - 3}" y1="{py:.1f}" x2="{x + 3}" y2="{py:.1f}" stroke="#444"/>',
                      f'<text x="{x + 5}" y="{py + 4:.1f}" font-size="10">{escape(_short(text, 14))}</text>']
