@@ -68,17 +68,27 @@ def run(
     """Run (or resume) a study of SPACE; every trial is logged to MLflow."""
     from search._quiet import quiet_imports
     from search.config import StudyConfig, parse_sets
-    from search.study import run_study
-
-    quiet_imports()
 
     config = StudyConfig(
         space=space, study=study, trials=trials, timeout=timeout, epochs=epochs, sampler=sampler,
         pruner=pruner, seed=seed, sets=parse_sets(set_), allow_space_change=allow_space_change,
         home=home, storage=storage, tracking_uri=tracking_uri, workers=workers,
     )
-    with _interruptible():
-        _print_result(run_study(config))
+    local = None
+    if config.workers > 1:  # the other workers import TensorFlow while this process does
+        from search.parallel import LocalWorkers
+
+        local = LocalWorkers(config.workers)
+    try:
+        with _interruptible():
+            quiet_imports()
+            from search.study import run_study
+
+            result = run_study(config, local)
+    finally:
+        if local is not None:
+            local.stop()
+    _print_result(result)
 
 
 @contextlib.contextmanager
@@ -193,13 +203,37 @@ def worker(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Join an existing study from any machine and run its trials until its budget."""
+    _work(study_name=study, home=home, storage=storage, tracking_uri=tracking_uri, trials=trials,
+          timeout=timeout, progress=progress, worker_index=worker_index, study_plots=study_plots)
+
+
+@app.command(hidden=True)
+def standby(
+    for_pid: Annotated[int, typer.Option(help="The `search run --workers N` process that started this one.")],
+) -> None:
+    """A local worker of `search run --workers N`, started before its study exists.
+
+    Imports what a worker needs, then reads one line from stdin: the `search worker`
+    options as JSON (then works as `search worker` does), or end of file (then exits,
+    having written nothing). ``--for-pid`` only names the parent in the process list.
+    """
+    from search._quiet import quiet_imports
+    from search.worker import warm_imports
+
+    quiet_imports()
+    warm_imports()
+    line = sys.stdin.readline()
+    if line.strip():
+        _work(**json.loads(line))
+
+
+def _work(**options) -> None:
     from search._quiet import quiet_imports
     from search.worker import run_worker
 
-    quiet_imports()
     with _interruptible():
-        result = run_worker(study, home=home, storage=storage, tracking_uri=tracking_uri, trials=trials,
-                            timeout=timeout, progress=progress, worker_index=worker_index, study_plots=study_plots)
+        quiet_imports()
+        result = run_worker(**options)
     _print_result(result)
 
 

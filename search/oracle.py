@@ -50,7 +50,7 @@ def _last_line(message: str | None) -> str:
 
 # "keras_tuner.src.errors.FailedTrialError: ", "search.doctor._numerics.NumericsError: "
 _FAILED_TRIAL_PREFIX = re.compile(r"^[\w.]*(?:FailedTrialError|NumericsError): ")
-IDLE_POLL_S = 1.0  # how often a worker at the budget looks whether the other workers' trials ended
+IDLE_POLL_S = 0.25  # how often a worker at the budget looks whether the other workers' trials ended
 
 
 def _is_numerics_failure(trial: kt_trial.Trial) -> bool:

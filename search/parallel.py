@@ -1,19 +1,23 @@
 """``search run --workers N``: N local workers on one study, one progress display.
 
-The study and the parent MLflow run are created here, and this process is worker 0: it
-has TensorFlow loaded already (the space was built to fingerprint it), so it starts
-training while the N - 1 other workers, ``search worker`` processes, import theirs.
-Every worker's TensorFlow is limited to its share of the cores, and all trials nest
-under the one parent run. Progress is read back from the Optuna storage on a thread, so
-it shows every worker's trials. The other workers draw no study plots; this process
-draws them while the study runs and once more when every worker is done. Ctrl-C or
-SIGTERM is passed on to the workers, which end their running trials (FAIL, run closed)
-before exiting.
+This process is worker 0. The N - 1 other workers are ``search standby`` processes started
+before this process imports TensorFlow, so both import at once on separate cores; each
+then waits on its stdin. The study and the parent MLflow run are created here, after the
+space and options are checked; only then is each worker told (one JSON line: the
+``search worker`` options) to join, and all start training within a second of each other.
+A bad option or space leaves nothing written: the waiting workers, which have touched no
+store, are killed. Every worker's TensorFlow is limited to its share of the cores, and
+all trials nest under the one parent run. Progress is read back from the Optuna storage
+on a thread, so it shows every worker's trials. The other workers draw no study plots;
+this process draws them while the study runs and once more when every worker is done.
+Ctrl-C or SIGTERM is passed on to the workers, which end their running trials (FAIL, run
+closed) before exiting.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -27,17 +31,75 @@ from search.errors import StudyFailedError
 POLL_S = 1.0
 
 
-def worker_command(plan: Any, index: int) -> list[str]:
-    """The command line of local worker ``index``."""
-    command = [
-        sys.executable, "-m", "search.cli", "worker", plan.study.study_name,
-        "--home", str(plan.loc.home), "--storage", plan.loc.storage_url,
-        "--tracking-uri", plan.loc.tracking_uri, "--worker-index", str(index), "--no-progress",
-        "--no-study-plots",
-    ]
-    if plan.timeout is not None:
-        command += ["--timeout", str(plan.timeout)]
-    return command
+def worker_options(plan: Any, index: int) -> dict[str, Any]:
+    """The ``search worker`` options of local worker ``index`` (:func:`search.worker.run_worker` keywords)."""
+    return {
+        "study_name": plan.study.study_name, "home": str(plan.loc.home), "storage": plan.loc.storage_url,
+        "tracking_uri": plan.loc.tracking_uri, "worker_index": index, "progress": False, "study_plots": False,
+        "timeout": plan.timeout,
+    }
+
+
+class LocalWorkers:
+    """Workers 1 .. N - 1 of ``search run --workers N``: started at once, told the study later.
+
+    Each is a ``search standby`` process: it imports TensorFlow, Keras, Optuna and MLflow
+    while this process does the same, then reads one line from its stdin: the options of
+    ``search worker`` as JSON (:meth:`join`), or end of file (it exits, having written
+    nothing). Their stdout (each worker's summary) is discarded: this process prints the
+    study's; their stderr is this process's.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.joined = False
+        self.procs = [
+            subprocess.Popen([sys.executable, "-m", "search.cli", "standby", "--for-pid", str(os.getpid())],
+                             env=worker_env(workers), start_new_session=True, stdin=subprocess.PIPE,
+                             stdout=subprocess.DEVNULL, text=True)
+            for _ in range(1, workers)
+        ]
+
+    def join(self, plan: Any) -> None:
+        """Tells every worker to join ``plan``'s study (which exists by now)."""
+        for index, p in enumerate(self.procs, start=1):
+            try:
+                p.stdin.write(json.dumps(worker_options(plan, index)) + "\n")
+                p.stdin.close()
+            except BrokenPipeError:  # it died starting up; its exit code says so in wait()
+                pass
+        self.joined = True
+
+    def wait(self) -> list[int]:
+        return [p.wait() for p in self.procs]
+
+    def stop(self) -> None:
+        """Stops every worker still running. Before :meth:`join` they have written nothing
+        and are killed at once; after it, SIGTERM (they end their trials cleanly), then
+        SIGKILL for any still running a minute later."""
+        running = [p for p in self.procs if p.poll() is None]
+        for p in running:
+            _signal(p, signal.SIGTERM if self.joined else signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        for p in running:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal(p, signal.SIGKILL)
+                p.wait()
+        for p in self.procs:
+            if p.stdin and not p.stdin.closed:
+                try:
+                    p.stdin.close()
+                except BrokenPipeError:
+                    pass
+
+
+def _signal(p: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(p.pid, signum)
+    except ProcessLookupError:  # it ended meanwhile
+        pass
 
 
 def core_share(workers: int) -> int:
@@ -68,23 +130,18 @@ def worker_env(workers: int) -> dict[str, str]:
     return env
 
 
-def run_local_workers(plan: Any, workers: int) -> Any:
-    """Runs the study with this process as worker 0 and ``workers - 1`` worker processes."""
+def run_local_workers(plan: Any, local: LocalWorkers) -> Any:
+    """Runs the study with this process as worker 0 and ``local``'s processes as the others."""
     from search.plots import StudyPlots
     from search.runner import execute
     from search.study import count_used, summarize
     from search.tracking import Tracker
 
-    study = plan.study
+    study, workers = plan.study, local.workers
     tracker = Tracker(plan.loc.tracking_uri, study.study_name, plan.loc.artifact_root)
     tracker.start_parent({**plan.parent_params, "workers": workers})
     study.set_user_attr("parent_run_id", tracker.parent_run_id)
-    procs = [
-        # stdout (each worker's summary) is left out: this process prints the study's
-        subprocess.Popen(worker_command(plan, i), env=worker_env(workers), start_new_session=True,
-                         stdout=subprocess.DEVNULL)
-        for i in range(1, workers)
-    ]
+    local.join(plan)
     here = dataclasses.replace(plan, join_parent_run=tracker.parent_run_id, progress=False, study_plots="periodic")
     done = threading.Event()
     watcher = threading.Thread(target=_watch, args=(plan, count_used, done, workers), daemon=True)
@@ -93,17 +150,17 @@ def run_local_workers(plan: Any, workers: int) -> Any:
         if plan.progress:
             watcher.start()
         execute(here)
-        codes = [p.wait() for p in procs]
+        codes = local.wait()
         status = "FINISHED" if all(c == 0 for c in codes) else "FAILED"
         if any(c != 0 for c in codes):
             raise StudyFailedError(f"{sum(c != 0 for c in codes)} of {workers - 1} worker processes failed "
                                    f"(exit codes {codes}).")
     except KeyboardInterrupt:
         status = "KILLED"
-        _stop(procs)
+        local.stop()
         raise
     finally:
-        _stop(procs)
+        local.stop()
         done.set()
         if watcher.is_alive():
             watcher.join()
@@ -115,20 +172,6 @@ def run_local_workers(plan: Any, workers: int) -> Any:
             summary[f"best_{plan.space.objective}"] = result.best_value
         tracker.end_parent(status, summary)
     return result
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    """SIGTERM to running workers (they end their trials cleanly), then wait; SIGKILL late ones."""
-    for p in procs:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 60
-    for p in procs:
-        try:
-            p.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
 
 
 def _watch(plan: Any, count_used: Any, done: threading.Event, workers: int) -> None:

@@ -116,14 +116,29 @@ def _settings_params(config: StudyConfig, space: Any, name: str, loc: Any, setti
     }
 
 
-def run_study(config: StudyConfig) -> StudyResult:
+def run_study(config: StudyConfig, local: Any = None) -> StudyResult:
     """Creates (or resumes) the study and runs trials until its budget or timeout.
 
     Everything is checked before anything is written: a bad space, option, ``--set``
     or data leaves every store untouched. Whatever happens after, no Optuna trial
-    and no MLflow run is left RUNNING.
+    and no MLflow run is left RUNNING. With ``config.workers > 1`` the other local
+    workers start here, before TensorFlow is imported, unless ``local`` (a
+    :class:`search.parallel.LocalWorkers` the caller started even earlier) is given;
+    they are stopped, whatever happens, before this returns.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if config.workers > 1 and local is None:
+        from search.parallel import LocalWorkers
+
+        local = LocalWorkers(config.workers)
+    try:
+        return _run_study(config, local)
+    finally:
+        if local is not None:
+            local.stop()
+
+
+def _run_study(config: StudyConfig, local: Any) -> StudyResult:
     if config.workers > 1:  # this process is one of the workers: its share of the cores
         from search.parallel import limit_threads
 
@@ -152,7 +167,7 @@ def run_study(config: StudyConfig) -> StudyResult:
     if config.workers > 1:
         from search.parallel import run_local_workers
 
-        return run_local_workers(plan, config.workers)
+        return run_local_workers(plan, local)
     return execute(plan)
 
 

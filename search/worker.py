@@ -73,3 +73,28 @@ def run_worker(
         study_plots="all" if study_plots else "none",
     )
     return execute(plan)
+
+
+def warm_imports() -> None:
+    """Imports what :func:`run_worker` will need before its first trial (TensorFlow aside:
+    :func:`search._quiet.quiet_imports`), so a worker started ahead of its study
+    (``search standby``) is ready to train as soon as it is told which study to join."""
+    import alembic.command  # noqa: F401 - Optuna's RDB storage imports these lazily, on opening
+    import alembic.config  # noqa: F401
+    import alembic.migration  # noqa: F401
+    import alembic.script  # noqa: F401
+    import keras  # noqa: F401
+    import keras_tuner  # noqa: F401
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401 - MLflow's, on its first client
+    import optuna  # noqa: F401
+    import optuna.storages._rdb.models  # noqa: F401
+    import sqlalchemy.dialects.sqlite  # noqa: F401
+    import sqlalchemy.orm  # noqa: F401
+
+    import search.data  # noqa: F401
+    import search.results  # noqa: F401
+    import search.runner  # noqa: F401
+    import search.samplers  # noqa: F401
+    import search.study  # noqa: F401
+    import search.tracking  # noqa: F401
+    import search.tuner  # noqa: F401

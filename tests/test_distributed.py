@@ -172,6 +172,56 @@ def test_local_workers_share_the_default_sqlite_store_without_locking(space_path
     assert "all" not in json.loads(client.get_run(parent.info.run_id).data.tags["search.plot_notes"])
 
 
+def _standbys(parent_pid: int) -> list[int]:
+    """The live `search standby` processes that `search run` process ``parent_pid`` started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+        except OSError:  # it ended meanwhile
+            continue
+        if b"standby" in argv and b"--for-pid" in argv and argv[argv.index(b"--for-pid") + 1] == str(parent_pid).encode():
+            found.append(int(entry.name))
+    return found
+
+
+def test_the_other_local_workers_start_at_once_and_a_bad_space_leaves_no_process_and_no_store(tmp_path):
+    """`run --workers 2` starts its second worker before importing TensorFlow; the space is
+    checked after that import, and a bad one kills the waiting worker: nothing is written."""
+    proc = subprocess.Popen([SEARCH, "run", "no_such_space", "--workers", "2"], env=_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    while not seen and proc.poll() is None:
+        seen = _standbys(proc.pid)
+        time.sleep(0.05)
+    out, err = proc.communicate(timeout=300)
+    assert seen, "no standby worker was seen while `search run` started up"
+    assert proc.returncode == 2, err
+    assert err.startswith("error: ") and "no_such_space" in err and err.count("\n") == 1
+    assert _standbys(proc.pid) == []
+    assert not (tmp_path / "home").exists()
+
+
+def test_run_study_stops_the_local_workers_it_started_when_its_checks_fail(tmp_path):
+    """The library call, in a process that lives on: its waiting workers must not."""
+    from search.config import StudyConfig
+    from search.errors import SpaceError
+    from search.study import run_study
+
+    with pytest.raises(SpaceError, match="no_such_space"):
+        run_study(StudyConfig(space="no_such_space", workers=3, home=str(tmp_path / "home"), progress=False))
+    assert _standbys(os.getpid()) == []
+    assert not (tmp_path / "home").exists()
+
+
+def test_a_standby_worker_that_is_told_nothing_exits_quietly_having_written_nothing(tmp_path):
+    """What a standby worker does when `search run` dies before its study exists (its stdin closes)."""
+    out = subprocess.run([sys.executable, "-m", "search.cli", "standby", "--for-pid", "1"], input="",
+                         env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "", "")
+    assert not (tmp_path / "home").exists()
+
+
 _HOLD = """
 import sys, time
 import optuna
