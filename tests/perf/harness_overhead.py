@@ -130,12 +130,12 @@ def replay_configs(study: Any) -> list[dict]:
     return [t.user_attrs["hp"] for t in sorted(study.trials, key=lambda t: t.number)]
 
 
-def run_bare(space: Any, data: Any, configs: list[dict], epochs: int) -> None:
+def run_bare(space: Any, data: Any, configs: list[dict], epochs: int, seed: int = 0) -> None:
     import keras
     import keras_tuner
 
     hypermodel = space.hypermodel()
-    for n, values in enumerate(configs):
+    for n, values in enumerate(configs, start=seed):
         keras.utils.set_random_seed(n)
         hp = keras_tuner.HyperParameters()
         hp.values = dict(values)

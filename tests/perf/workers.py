@@ -10,9 +10,10 @@ rates: end to end (trials / wall time) and while trials run (trials / trial span
 hours-long study sees); then the medians and the 2-worker/1-worker ratios.
 
 With ``--ceiling`` it first measures what this machine allows: the bare ``build`` + ``fit``
-loop over the same kind of trials in one process (TensorFlow's default threads), then split
-over two processes running at once (one intra-op thread each, as ``--workers 2`` sets); the
-ratio of the two wall times is the most 2 workers could gain here, harness or not.
+loop over the same kind of trials in one process (TensorFlow's default threads), then shared
+by two processes running at once (one intra-op thread each, as ``--workers 2`` sets; each
+takes the next configuration neither has claimed, as workers take a study's next trial);
+the ratio of the two wall times is the most 2 workers could gain here, harness or not.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -47,8 +49,9 @@ def run(space: str, workers: int, trials: int, epochs: int) -> dict[str, float]:
             "end_to_end": trials / (ended - started) * 3600, "steady": trials / (last - first) * 3600}
 
 
-def bare_child(space_name: str, configs_path: str, start: int, step: int, epochs: int) -> None:
-    """Trains configurations start, start + step, ... as a bare loop once told to go on stdin."""
+def bare_child(space_name: str, configs_path: str, epochs: int) -> None:
+    """Once told to go on stdin, trains the configurations no other bare-loop process has
+    claimed yet, as a bare loop (the next free one each time, like workers sharing a study)."""
     sys.path.insert(0, str(Path(__file__).parent))
     import harness_overhead
     from search.data import load_data
@@ -61,8 +64,13 @@ def bare_child(space_name: str, configs_path: str, start: int, step: int, epochs
     configs = json.loads(Path(configs_path).read_text())
     harness_overhead.run_bare(space, data, configs[:1], 1)  # imports and first-time costs, untimed
     print("ready", flush=True)
-    sys.stdin.readline()
-    harness_overhead.run_bare(space, data, configs[start::step], epochs)
+    claims = Path(sys.stdin.readline().strip())
+    for n, values in enumerate(configs):
+        try:
+            os.close(os.open(claims / str(n), os.O_CREAT | os.O_EXCL))
+        except FileExistsError:  # another process trains it
+            continue
+        harness_overhead.run_bare(space, data, [values], epochs, seed=n)
 
 
 def bare_processes(space: str, configs_path: str, processes: int, epochs: int) -> float:
@@ -70,20 +78,23 @@ def bare_processes(space: str, configs_path: str, processes: int, epochs: int) -
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     if processes > 1:
         env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
-    children = [subprocess.Popen([sys.executable, __file__, "--bare-child", space, configs_path, str(i),
-                                  str(processes), str(epochs)], env=env, stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-                for i in range(processes)]
+    children = [subprocess.Popen([sys.executable, __file__, "--bare-child", space, configs_path, str(epochs)],
+                                 env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, text=True)
+                for _ in range(processes)]
     for child in children:
         assert child.stdout.readline().strip() == "ready", "a bare-loop process failed to start"
+    claims = tempfile.mkdtemp(prefix="claims-")
     started = time.perf_counter()
     for child in children:
-        child.stdin.write("\n")
+        child.stdin.write(claims + "\n")
         child.stdin.flush()
     for child in children:
         if child.wait():
             raise RuntimeError("a bare-loop process failed")
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(claims)
+    return elapsed
 
 
 def ceiling(space: str, trials: int, epochs: int, rounds: int) -> None:
@@ -110,8 +121,8 @@ def ceiling(space: str, trials: int, epochs: int, rounds: int) -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["--bare-child"]:
-        space, path, start, step, epochs = sys.argv[2:7]
-        return bare_child(space, path, int(start), int(step), int(epochs))
+        space, path, epochs = sys.argv[2:5]
+        return bare_child(space, path, int(epochs))
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
