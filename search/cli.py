@@ -196,15 +196,13 @@ def worker(
     trials: Annotated[Optional[int], typer.Option(help="Run at most this many trials here [default: until the study's budget].")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Start no new trial after this many seconds.")] = None,
     progress: Annotated[bool, typer.Option(help="Show the progress display.")] = True,
-    worker_index: Annotated[Optional[int], typer.Option(hidden=True)] = None,
-    study_plots: Annotated[bool, typer.Option(hidden=True)] = True,
     home: HomeOpt = None,
     storage: StorageOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Join an existing study from any machine and run its trials until its budget."""
     _work(study_name=study, home=home, storage=storage, tracking_uri=tracking_uri, trials=trials,
-          timeout=timeout, progress=progress, worker_index=worker_index, study_plots=study_plots)
+          timeout=timeout, progress=progress)
 
 
 @app.command(hidden=True)
