@@ -11,6 +11,7 @@ measured separately (``tests/perf/harness_overhead.py``). KerasTuner's tuners ru
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,7 +147,11 @@ def run_method(method: str, repeat: int, seed: int, *, space: Any, hp: Any, data
     tuner._setup_recording(trace, trials, seconds)
     tuner._started_at = started
     try:
-        tuner.search(**data.fit_kwargs(), epochs=epochs, verbose=0)
+        with warnings.catch_warnings():
+            # KerasTuner's Hyperband continues a trial from the weights of its previous
+            # round (by design, the optimizer starts afresh); Keras warns on every such load.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer", category=UserWarning)
+            tuner.search(**data.fit_kwargs(), epochs=epochs, verbose=0)
     except _BudgetReached:
         pass
     except RuntimeError as e:  # KerasTuner's "... consecutive failures": the method stops there
