@@ -215,11 +215,12 @@ def standby(
     options as JSON (then works as `search worker` does), or end of file (then exits,
     having written nothing). ``--for-pid`` only names the parent in the process list.
     """
-    from search._quiet import quiet_imports
+    from search._quiet import imports_without_gc, quiet_imports
     from search.worker import warm_imports
 
     quiet_imports()
-    warm_imports()
+    with imports_without_gc():
+        warm_imports()
     line = sys.stdin.readline()
     if line.strip():
         _work(**json.loads(line))
