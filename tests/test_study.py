@@ -213,3 +213,24 @@ def test_epoch_metrics_are_written_at_most_once_a_second_and_all_by_trial_end(tm
     assert math.isnan(tracker.client.get_metric_history(run_id, "loss")[-1].value)
     assert tracker.client.get_run(run_id).info.status == "FINISHED"
     tracker.end_parent()
+
+
+def test_a_long_study_lets_each_trials_graphs_go(space_path):
+    """Keras's optimizer registers a `tf.custom_gradient` in TensorFlow's global gradient
+    registry at every traced train step, keeping that trial's graphs alive; the tuner drops
+    a trial's registrations after it, so the graphs are freed and the study does not grow."""
+    import gc
+
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    from search.tuner import _custom_gradients
+
+    def train_graphs() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, FuncGraph) and o.name == "one_step_on_data")
+
+    before_graphs, before_registered = train_graphs(), _custom_gradients()
+    run_study(StudyConfig(space=space_path("tiny"), study="lean", trials=6, epochs=1, sampler="random",
+                          pruner="none", progress=False))
+    assert _custom_gradients() == before_registered
+    assert train_graphs() <= before_graphs + 1  # at most one trial's train step outlives the study

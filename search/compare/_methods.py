@@ -89,7 +89,7 @@ class _Recording:
 def _tuner_class(method: str) -> type:
     import keras_tuner
 
-    from search.tuner import FrozenGCSearch, Tuner
+    from search.tuner import LeanSearch, Tuner
 
     base = {
         "kt-random": keras_tuner.RandomSearch,
@@ -97,8 +97,8 @@ def _tuner_class(method: str) -> type:
         "kt-hyperband": keras_tuner.Hyperband,
     }.get(method, Tuner)
     # Every method gets what search.Tuner does: per-build garbage collection that scans
-    # only the objects the trials created.
-    bases = (_Recording, base) if issubclass(base, FrozenGCSearch) else (_Recording, FrozenGCSearch, base)
+    # only the objects the trials created, and each trial's graphs let go after it.
+    bases = (_Recording, base) if issubclass(base, LeanSearch) else (_Recording, LeanSearch, base)
     return type(f"Recording{base.__name__}", bases, {})
 
 
