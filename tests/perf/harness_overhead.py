@@ -64,6 +64,7 @@ CALLBACK_METHODS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoc
 
 def instrument() -> None:
     """Wraps the harness's per-trial and per-epoch work with timers (active only while TIMING)."""
+    import keras
     import keras_tuner
     from keras_tuner.src.engine import tuner_utils
 
@@ -116,7 +117,10 @@ def instrument() -> None:
                 SPENT[_label] += time.perf_counter() - started
                 if cb is not None:
                     for m in CALLBACK_METHODS:
-                        if hasattr(cb, m):
+                        # Only what the callback defines: wrapping an inherited no-op (a batch
+                        # method above all) would add a call per batch that the harness never
+                        # makes, and charge it to the hook.
+                        if getattr(type(cb), m, None) is not getattr(keras.callbacks.Callback, m, None):
                             _timed(cb, m, _label)
                 return cb
 
