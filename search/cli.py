@@ -79,15 +79,16 @@ def run(
         from search.parallel import LocalWorkers
 
         local = LocalWorkers(config.workers)
-    try:
-        with _interruptible():
+    with _interruptible():
+        try:
             quiet_imports()
-            from search.study import run_study
+        except BaseException:  # run_study stops them from here on
+            if local is not None:
+                local.stop()
+            raise
+        from search.study import run_study
 
-            result = run_study(config, local)
-    finally:
-        if local is not None:
-            local.stop()
+        result = run_study(config, local)
     _print_result(result)
 
 

@@ -157,7 +157,6 @@ def run_local_workers(plan: Any, local: LocalWorkers) -> Any:
                                    f"(exit codes {codes}).")
     except KeyboardInterrupt:
         status = "KILLED"
-        local.stop()
         raise
     finally:
         local.stop()
