@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from search.listeners import TrialListener
@@ -107,6 +108,7 @@ class Tracker(TrialListener):
         self._runs: dict[str, str] = {}  # KT trial id -> MLflow run id of its current attempt
         self._logged: dict[str, set[str]] = {}  # run id -> names of params logged
         self._buffered: dict[str, list[Any]] = {}  # run id -> metrics not written yet (see epoch_ended)
+        self._tags: dict[str, dict[str, str]] = {}  # run id -> hook tags not written yet (see set_trial_tags)
         self._flushed: dict[str, float] = {}  # run id -> time.monotonic() of its last metrics write
 
     # -- the parent run ------------------------------------------------------------------
@@ -191,8 +193,6 @@ class Tracker(TrialListener):
 
     # -- trial runs (TrialListener) ------------------------------------------------------
     def trial_started(self, oracle: Any, trial: Any, optuna_trial: Any) -> None:
-        from mlflow.entities import Param
-
         number = optuna_trial.number
         tags = {
             TAG_STUDY: self.study_name,
@@ -235,13 +235,13 @@ class Tracker(TrialListener):
         # its curves from the start); the rest by trial end at the latest.
         now = time.monotonic()
         if step == 0 or now - self._flushed.get(run_id, 0.0) >= FLUSH_SECONDS or len(buffered) >= FLUSH_METRICS:
-            self.client.log_batch(run_id, metrics=self._buffered.pop(run_id))
+            self._write(run_id)
             self._flushed[run_id] = now
 
     def trial_ended(
         self, oracle: Any, trial: Any, number: int, state: Any, value: float | None, reason: str | None
     ) -> None:
-        from mlflow.entities import Metric, RunTag
+        from mlflow.entities import Metric
 
         run_id = self._runs.pop(trial.trial_id, None)
         if run_id is None:
@@ -250,15 +250,15 @@ class Tracker(TrialListener):
         self._log_params(run_id, trial.hyperparameters.values)  # those first declared in fit()
         self._logged.pop(run_id, None)
         name = getattr(state, "name", str(state))
-        tags = [RunTag(TAG_STATE, name)]
+        tags = {TAG_STATE: name}
         if name == "FAIL" and reason:
-            tags.append(RunTag(TAG_FAIL_REASON, reason[:5000]))
+            tags[TAG_FAIL_REASON] = reason[:5000]
         if name == "PRUNED" and reason:
-            tags.append(RunTag(TAG_PRUNED_BY, reason))
+            tags[TAG_PRUNED_BY] = reason
         metrics = []
         if value is not None and _finite(value):
             metrics.append(Metric(f"best_{oracle.objective.name}", float(value), _now_ms(), 0))
-        self.client.log_batch(run_id, metrics=[*self._buffered.pop(run_id, ()), *metrics], tags=tags)
+        self._write(run_id, metrics, tags)
         self.client.set_terminated(run_id, status=_RUN_STATUS.get(name, "FAILED"))
 
     def trial_lost(self, oracle: Any, frozen_trial: Any, reason: str) -> None:
@@ -269,13 +269,10 @@ class Tracker(TrialListener):
 
     def close_run(self, run_id: str, status: str, reason: str) -> bool:
         """Ends run ``run_id`` with ``status`` if it is still RUNNING; True if it was."""
-        from mlflow.entities import RunTag
-
         if self.client.get_run(run_id).info.status != "RUNNING":
             return False
-        tags = [RunTag(TAG_STATE, "FAIL"), RunTag(TAG_FAIL_REASON, reason)]
         self._flushed.pop(run_id, None)
-        self.client.log_batch(run_id, metrics=self._buffered.pop(run_id, []), tags=tags)
+        self._write(run_id, tags={TAG_STATE: "FAIL", TAG_FAIL_REASON: reason})
         self.client.set_terminated(run_id, status=status)
         return True
 
@@ -299,12 +296,31 @@ class Tracker(TrialListener):
             self._buffered.setdefault(run_id, []).extend(Metric(k, float(v), ts, step) for k, v in metrics.items())
 
     def set_trial_tags(self, trial_id: str, tags: dict[str, str]) -> None:
-        """Sets tags on the trial's run."""
-        from mlflow.entities import RunTag
+        """Sets tags on the trial's run, with its next metrics write (or when it ends).
 
+        Like hook metrics (see :meth:`log_trial_metrics`), hook tags join the epoch
+        metrics' writes instead of writing on their own: ~7 ms a write (SQLite store,
+        2 cores), two or three a trial. The gradient audit's tags, set before the first
+        epoch, go with that epoch's metrics, which are written at once.
+        """
         run_id = self._runs.get(trial_id)
         if run_id and tags:
-            self.client.log_batch(run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
+            self._tags.setdefault(run_id, {}).update((k, str(v)[:5000]) for k, v in tags.items())
+
+    def _write(self, run_id: str, metrics: Sequence[Any] = (), tags: dict[str, str] | None = None) -> None:
+        """Writes the run's buffered metrics and tags, then ``metrics`` and ``tags`` (which
+        win over a buffered tag of the same key), in as few batches as MLflow accepts."""
+        from mlflow.entities import RunTag
+        from mlflow.utils.validation import MAX_ENTITIES_PER_BATCH, MAX_PARAMS_TAGS_PER_BATCH
+
+        pending = {**self._tags.pop(run_id, {}), **(tags or {})}
+        run_tags = [RunTag(k, v) for k, v in pending.items()]
+        values = [*self._buffered.pop(run_id, ()), *metrics]
+        while run_tags or values:
+            batch_tags, run_tags = run_tags[:MAX_PARAMS_TAGS_PER_BATCH], run_tags[MAX_PARAMS_TAGS_PER_BATCH:]
+            room = MAX_ENTITIES_PER_BATCH - len(batch_tags)
+            batch_values, values = values[:room], values[room:]
+            self.client.log_batch(run_id, metrics=batch_values, tags=batch_tags)
 
     def log_trial_artifact(self, trial_id: str, local_path: str, artifact_path: str | None = None) -> None:
         """Logs a file or a folder on the trial's run."""
@@ -354,11 +370,8 @@ class Tracker(TrialListener):
 
     def close_open_runs(self, status: str = "KILLED", reason: str = "interrupted") -> None:
         """Ends every trial run still open (on interrupt or crash), then nothing is RUNNING."""
-        from mlflow.entities import RunTag
-
         for run_id in self._runs.values():
-            tags = [RunTag(TAG_STATE, "FAIL"), RunTag(TAG_FAIL_REASON, reason)]
-            self.client.log_batch(run_id, metrics=self._buffered.pop(run_id, []), tags=tags)
+            self._write(run_id, tags={TAG_STATE: "FAIL", TAG_FAIL_REASON: reason})
             self.client.set_terminated(run_id, status=status)
         self._runs.clear()
         self._flushed.clear()

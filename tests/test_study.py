@@ -200,18 +200,48 @@ def test_epoch_metrics_are_written_at_most_once_a_second_and_all_by_trial_end(tm
     assert steps() == [0]  # the first epoch at once
     started = time.monotonic()
     tracker.log_trial_metrics("00", {"kernel_cosine": 0.5}, step=1)  # a hook's metric joins the epoch's batch
+    tracker.set_trial_tags("00", {"hook.note": "first"})  # and so do a hook's tags
+    tracker.set_trial_tags("00", {"hook.note": "second"})
+    tags = lambda: tracker.client.get_run(run_id).data.tags  # noqa: E731
     for step in (1, 2, 3):
         tracker.epoch_ended(None, "00", step, {"loss": 1.0 / (step + 1)})
     if time.monotonic() - started < FLUSH_SECONDS:
-        assert steps() == [0] and steps("kernel_cosine") == []  # held back
+        assert steps() == [0] and steps("kernel_cosine") == [] and "hook.note" not in tags()  # held back
     time.sleep(FLUSH_SECONDS)
     tracker.epoch_ended(None, "00", 4, {"loss": 0.2})
-    assert steps() == [0, 1, 2, 3, 4] and steps("kernel_cosine") == [1]
+    assert steps() == [0, 1, 2, 3, 4] and steps("kernel_cosine") == [1] and tags()["hook.note"] == "second"
     tracker.epoch_ended(None, "00", 5, {"loss": float("nan")})
     tracker.trial_ended(None, trial, 0, TrialState.COMPLETE, None, None)
     assert steps() == [0, 1, 2, 3, 4, 5]  # the rest when the trial ends, the NaN too
     assert math.isnan(tracker.client.get_metric_history(run_id, "loss")[-1].value)
     assert tracker.client.get_run(run_id).info.status == "FINISHED"
+    tracker.end_parent()
+
+
+def test_buffered_tags_and_metrics_beyond_one_mlflow_batch_all_land(tmp_path):
+    """MLflow takes at most 100 tags and 1000 entities a batch: what a trial buffered is split."""
+    from keras_tuner.engine.trial import Trial
+
+    from search.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "batches", str(tmp_path / "artifacts"))
+    tracker.start_parent({"study": "batches"})
+    runs = {}
+    for trial_id in ("00", "01"):
+        trial = Trial(keras_tuner.HyperParameters(), trial_id=trial_id)
+        tracker.trial_started(None, trial, optuna.create_study().ask())
+        runs[trial_id] = trial, tracker.trial_run_id(trial_id)
+        tracker.set_trial_tags(trial_id, {f"hook.tag{i}": str(i) for i in range(150)})
+        for step in range(1, 5):
+            tracker.log_trial_metrics(trial_id, {f"m{i}": float(i) for i in range(300)}, step=step)
+    tracker.trial_ended(None, runs["00"][0], 0, TrialState.PRUNED, None, "median")
+    tracker.close_open_runs(reason="interrupted")  # trial 01 was still running
+    for trial_id, state in (("00", "PRUNED"), ("01", "FAIL")):
+        run = tracker.client.get_run(runs[trial_id][1])
+        assert sum(k.startswith("hook.tag") for k in run.data.tags) == 150
+        assert run.data.tags["search.state"] == state
+        assert len(tracker.client.get_metric_history(run.info.run_id, "m299")) == 4
+        assert run.info.status != "RUNNING"
     tracker.end_parent()
 
 
