@@ -1,7 +1,8 @@
 """The trial hook that keeps what an export needs: the best checkpoint and a probe batch.
 
-At the end of each trial execution KerasTuner's ``SaveBestEpoch`` has written the best
-epoch's weights to ``<trial dir>/checkpoint.weights.h5``. The hook loads them into the
+At the end of each trial execution the tuner's best-epoch callback
+(:class:`search.tuner.BestEpochAtTrainEnd`) has written the best epoch's weights to
+``<trial dir>/checkpoint.weights.h5`` and kept them in memory. The hook sets them in the
 trained model for a moment, runs the probe rows (the first 32 validation rows) through
 it, puts the trained weights back, and saves ``probe.npz`` in the trial folder. It logs
 the checkpoint, the probe, the model's build config and the hyperparameter values as
@@ -36,8 +37,8 @@ class BestCheckpointHook(TrialHook):
 
     def callback(self, context: TrialContext) -> keras.callbacks.Callback | None:
         get_fname = getattr(context.tuner, "_get_checkpoint_fname", None)
-        if get_fname is None:
-            return None
+        if get_fname is None or not hasattr(context.tuner, "checkpoint_weights"):
+            return None  # not the project's tuner: an export computes the probe itself
         return _RecordBest(context, Path(get_fname(context.trial_id)))
 
 
@@ -48,21 +49,22 @@ class _RecordBest(keras.callbacks.Callback):
         self.checkpoint = checkpoint
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if not self.checkpoint.is_file():  # no epoch improved on the objective (e.g. NaN)
+        best = self.context.tuner.checkpoint_weights(self.context.trial_id)
+        if best is None or not self.checkpoint.is_file():  # no epoch improved on the objective (e.g. NaN)
             return
         try:
-            self._record()
+            self._record(best)
         except Exception as e:  # e.g. validation data that is a tf.data.Dataset: never fail the trial
             with contextlib.suppress(Exception):
                 self.context.set_tags({TAG_NOT_RECORDED: f"{type(e).__name__}: {e}"[:500]})
 
-    def _record(self) -> None:
+    def _record(self, best: list[Any]) -> None:
         validation = self.context.validation_data()
         x = validation[0] if validation else self.context.training_data()[0]
         if x is None:
             return
         digest = sha256_file(self.checkpoint)
-        probe = _with_weights(self.model, self.checkpoint, lambda m: compute(m, x, digest))
+        probe = _with_weights(self.model, best, lambda m: compute(m, x, digest))
         trial_dir = Path(self.context.trial_dir)
         probe.save(trial_dir / PROBE_FILE)
         if self.context.tracker is None:
@@ -76,19 +78,16 @@ class _RecordBest(keras.callbacks.Callback):
             self.context.log_artifact(tmp, artifact_path=ARTIFACT_DIR)
 
 
-def _with_weights(model: Any, checkpoint: Path, fn: Any) -> Any:
-    """Calls ``fn(model)`` with the checkpoint's weights, then restores the trained state.
+def _with_weights(model: Any, weights: list[Any], fn: Any) -> Any:
+    """Calls ``fn(model)`` with ``weights`` (the checkpoint's), then restores the trained ones.
 
     The space's ``fit`` may still use the model after ``model.fit`` returns (an extra
-    ``evaluate``), so the last epoch's weights and optimizer state are put back.
+    ``evaluate``), so the last epoch's weights are put back (the optimizer's state is not
+    touched).
     """
-    variables = list(model.weights)
-    if getattr(model, "optimizer", None) is not None:
-        variables += list(model.optimizer.variables)
-    saved = [v.numpy() for v in variables]
+    trained = model.get_weights()
+    model.set_weights(weights)
     try:
-        model.load_weights(str(checkpoint))
         return fn(model)
     finally:
-        for variable, value in zip(variables, saved):
-            variable.assign(value)
+        model.set_weights(trained)
