@@ -7,13 +7,19 @@ trial trains all its epochs), interleaving 1 and 2 workers. Prints, per run, the
 time split into start-up (command start to the first trial's start), the trials (first
 start to last end, from the Optuna storage) and the tail (last end to exit), and two
 rates: end to end (trials / wall time) and while trials run (trials / trial span, what an
-hours-long study sees); then the medians and the 2-worker/1-worker ratios.
+hours-long study sees); then the medians and the 2-worker/1-worker ratios. Each run's CPU
+time (all its processes, start-up included) shows how much of the machine it used and
+whether the same trials cost more CPU when two workers run at once.
 
 With ``--ceiling`` it first measures what this machine allows: the bare ``build`` + ``fit``
 loop over the same kind of trials in one process (TensorFlow's default threads), then shared
 by two processes running at once (one intra-op thread each, as ``--workers 2`` sets; each
 takes the next configuration neither has claimed, as workers take a study's next trial);
-the ratio of the two wall times is the most 2 workers could gain here, harness or not.
+the ratio of the two times (start to the end of the last trial, process exits left out, as
+the "while trials run" rate does) is about the most 2 workers could gain here, harness or not.
+Each bare loop also reports the CPU time it spent training: if the same trials take more
+CPU time with two processes than with one, the cores slow each other down (shared caches,
+memory bandwidth, or vCPUs that share a physical core), which no harness can avoid.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -30,10 +37,17 @@ import time
 from pathlib import Path
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's ended, waited-for descendants."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(space: str, workers: int, trials: int, epochs: int) -> dict[str, float]:
     import optuna
 
     with tempfile.TemporaryDirectory() as home:
+        cpu = _children_cpu()
         started = time.time()
         subprocess.run(
             [str(Path(sys.executable).parent / "search"), "run", space, "--study", "bench", "--trials", str(trials),
@@ -42,11 +56,13 @@ def run(space: str, workers: int, trials: int, epochs: int) -> dict[str, float]:
             check=True, capture_output=True,
         )
         ended = time.time()
+        cpu = _children_cpu() - cpu  # the workers are the search process's children, waited for
         done = optuna.load_study(study_name="bench", storage=f"sqlite:///{home}/optuna.db").trials
     first = min(t.datetime_start for t in done).timestamp()
     last = max(t.datetime_complete for t in done).timestamp()
     return {"wall": ended - started, "startup": first - started, "span": last - first, "tail": ended - last,
-            "end_to_end": trials / (ended - started) * 3600, "steady": trials / (last - first) * 3600}
+            "end_to_end": trials / (ended - started) * 3600, "steady": trials / (last - first) * 3600,
+            "cpu": cpu}
 
 
 def bare_child(space_name: str, configs_path: str, epochs: int) -> None:
@@ -65,16 +81,20 @@ def bare_child(space_name: str, configs_path: str, epochs: int) -> None:
     harness_overhead.run_bare(space, data, configs[:1], 1)  # imports and first-time costs, untimed
     print("ready", flush=True)
     claims = Path(sys.stdin.readline().strip())
+    cpu = time.process_time()
     for n, values in enumerate(configs):
         try:
             os.close(os.open(claims / str(n), os.O_CREAT | os.O_EXCL))
         except FileExistsError:  # another process trains it
             continue
         harness_overhead.run_bare(space, data, [values], epochs, seed=n)
+    print(f"cpu {time.process_time() - cpu} end {time.time()}", flush=True)
 
 
-def bare_processes(space: str, configs_path: str, processes: int, epochs: int) -> float:
-    """Wall seconds for ``processes`` bare loops sharing the configurations, started together."""
+def bare_processes(space: str, configs_path: str, processes: int, epochs: int) -> tuple[float, float]:
+    """Seconds from the start of ``processes`` bare loops sharing the configurations to the end
+    of the last one's last trial (not its exit: a TensorFlow process takes ~1.7 s to end),
+    and the CPU seconds all of them spent training."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     if processes > 1:
         env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
@@ -85,16 +105,18 @@ def bare_processes(space: str, configs_path: str, processes: int, epochs: int) -
     for child in children:
         assert child.stdout.readline().strip() == "ready", "a bare-loop process failed to start"
     claims = tempfile.mkdtemp(prefix="claims-")
-    started = time.perf_counter()
+    started = time.time()
     for child in children:
         child.stdin.write(claims + "\n")
         child.stdin.flush()
+    cpu, ended = 0.0, started
     for child in children:
-        if child.wait():
+        line = child.stdout.readline().split()  # cpu SECONDS end TIMESTAMP
+        if child.wait() or line[:1] != ["cpu"]:
             raise RuntimeError("a bare-loop process failed")
-    elapsed = time.perf_counter() - started
+        cpu, ended = cpu + float(line[1]), max(ended, float(line[3]))
     shutil.rmtree(claims)
-    return elapsed
+    return ended - started, cpu
 
 
 def ceiling(space: str, trials: int, epochs: int, rounds: int) -> None:
@@ -109,14 +131,17 @@ def ceiling(space: str, trials: int, epochs: int, rounds: int) -> None:
         configs = [t.user_attrs["hp"] for t in sorted(study.trials, key=lambda t: t.number)]
         path = os.path.join(home, "configs.json")
         Path(path).write_text(json.dumps(configs))
-        ratios = []
+        ratios, cpu_ratios = [], []
         for r in range(rounds):
-            one, two = bare_processes(space, path, 1, epochs), bare_processes(space, path, 2, epochs)
+            (one, one_cpu), (two, two_cpu) = bare_processes(space, path, 1, epochs), bare_processes(space, path, 2, epochs)
             ratios.append(one / two)
-            print(f"ceiling round {r}: bare loop of {trials} trials x {epochs} epochs, 1 process {one:.1f} s, "
-                  f"2 processes {two:.1f} s: {one / two:.2f}x; load {open('/proc/loadavg').read().split()[0]}",
-                  flush=True)
-        print(f"median ceiling for 2 workers on this machine: {statistics.median(ratios):.2f}x")
+            cpu_ratios.append(two_cpu / one_cpu)
+            print(f"ceiling round {r}: bare loop of {trials} trials x {epochs} epochs, 1 process {one:.1f} s "
+                  f"(CPU {one_cpu:.1f} s, {one_cpu / one:.2f} cores busy), 2 processes {two:.1f} s (CPU {two_cpu:.1f} s, "
+                  f"{two_cpu / two:.2f} cores): {one / two:.2f}x; the same work took {two_cpu / one_cpu:.2f}x "
+                  f"the CPU time; load {open('/proc/loadavg').read().split()[0]}", flush=True)
+        print(f"median ceiling for 2 workers on this machine: {statistics.median(ratios):.2f}x; "
+              f"median CPU time of the same work, 2 processes over 1: {statistics.median(cpu_ratios):.2f}x")
 
 
 def main() -> None:
@@ -142,11 +167,15 @@ def main() -> None:
             results[workers].append(x)
             print(f"round {r}, {workers} worker(s): {x['wall']:.1f} s (start-up {x['startup']:.1f}, trials "
                   f"{x['span']:.1f}, tail {x['tail']:.1f}); {x['end_to_end']:.0f} trials/h end to end, "
-                  f"{x['steady']:.0f} while trials run; load {open('/proc/loadavg').read().split()[0]}", flush=True)
+                  f"{x['steady']:.0f} while trials run; CPU {x['cpu']:.1f} s ({x['cpu'] / args.trials:.2f} s a trial, "
+                  f"start-up included), {x['cpu'] / x['wall']:.2f} cores busy; "
+                  f"load {open('/proc/loadavg').read().split()[0]}", flush=True)
     for key in ("end_to_end", "steady"):
         one = statistics.median(x[key] for x in results[1])
         two = statistics.median(x[key] for x in results[2])
         print(f"median trials/h ({key.replace('_', ' ')}): 1 worker {one:.0f}, 2 workers {two:.0f}, ratio {two / one:.2f}")
+    one, two = (statistics.median(x["cpu"] for x in results[w]) for w in (1, 2))
+    print(f"median CPU seconds per study: 1 worker {one:.1f}, 2 workers {two:.1f} ({two / one:.2f}x)")
 
 
 if __name__ == "__main__":
