@@ -66,3 +66,76 @@ def load_data(space: Any, seed: int, settings: dict[str, Any]) -> Data:
     for name, value in (("x", x), ("y", y), ("x_val", x_val), ("y_val", y_val)):
         _check_array(name, value)
     return Data(x, y, x_val, y_val)
+
+
+# model.fit's keyword arguments that fit_arrays handles itself; any other one (sample or
+# class weights, validation_split, steps, generators) goes to model.fit unchanged.
+_FIT_ARRAYS_KWARGS = {"epochs", "verbose", "callbacks", "initial_epoch", "shuffle", "validation_freq"}
+
+
+def fit_arrays(model: Any, x: Any, y: Any, batch_size: int | None = None, validation_data: Any = None,
+               **kwargs: Any) -> Any:
+    """``model.fit`` for NumPy arrays, with one ``tf.data`` iterator per ``fit``, not per epoch.
+
+    Given arrays, Keras builds a new ``tf.data`` iterator for every epoch's training pass
+    and every validation pass (~9 ms each on 2 cores): a quarter of the training time of a
+    small model on ~1,000 rows (``tests/perf/fit_iterators.py``). Here the training arrays
+    become one shuffled, repeated dataset read with ``steps_per_epoch`` and the validation
+    arrays one cached, repeated dataset read with ``validation_steps``. Every epoch still
+    sees every row once, in a new order (drawn from NumPy's global generator, which
+    ``keras.utils.set_random_seed`` seeds, so a seeded trial repeats exactly), with the last
+    batch partial as Keras makes it. Anything else (a dataset, sample or class weights,
+    ``validation_split``, ``shuffle="batch"``) is passed to ``model.fit`` unchanged.
+
+    Use it in a space's ``fit``: ``return search.data.fit_arrays(model, *args,
+    batch_size=hp.get("batch_size"), **kwargs)``; hooks still see the arrays.
+    """
+    import math
+
+    import tensorflow as tf
+
+    def fallback() -> Any:
+        return model.fit(x, y, batch_size=batch_size, validation_data=validation_data, **kwargs)
+
+    shuffle = kwargs.pop("shuffle", True)
+    rows = _rows(x)
+    if (set(kwargs) - _FIT_ARRAYS_KWARGS or not isinstance(shuffle, bool) or rows is None
+            or _rows(y) != rows or rows == 0):
+        kwargs["shuffle"] = shuffle
+        return fallback()
+    validation = None
+    if validation_data is not None:
+        if not (isinstance(validation_data, (list, tuple)) and len(validation_data) == 2):
+            kwargs["shuffle"] = shuffle
+            return fallback()
+        x_val, y_val = validation_data
+        val_rows = _rows(x_val)
+        if val_rows is None or _rows(y_val) != val_rows or val_rows == 0:
+            kwargs["shuffle"] = shuffle
+            return fallback()
+    batch = int(batch_size or 32)
+    train = tf.data.Dataset.from_tensor_slices((_slices(x), y))
+    if shuffle:
+        seed = int(np.random.randint(0, 2**31 - 1))
+        train = train.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
+    train = train.batch(batch).repeat().prefetch(tf.data.AUTOTUNE)
+    if validation_data is not None:
+        validation = tf.data.Dataset.from_tensor_slices((_slices(x_val), y_val)).batch(batch).cache().repeat()
+        kwargs["validation_steps"] = math.ceil(val_rows / batch)
+    # shuffle=False: the dataset is shuffled already (Keras warns about shuffle=True with a dataset)
+    return model.fit(train, steps_per_epoch=math.ceil(rows / batch), validation_data=validation, shuffle=False,
+                     **kwargs)
+
+
+def _rows(value: Any) -> int | None:
+    """The row count of an array, or of a list, tuple or dict of arrays that agree; else None."""
+    parts = list(value.values()) if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+    if not parts or not all(isinstance(p, np.ndarray) for p in parts):
+        return None
+    counts = {len(p) for p in parts}
+    return counts.pop() if len(counts) == 1 else None
+
+
+def _slices(x: Any) -> Any:
+    """``x`` as ``tf.data.Dataset.from_tensor_slices`` takes it (a list of inputs as a tuple)."""
+    return tuple(x) if isinstance(x, list) else x

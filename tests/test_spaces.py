@@ -134,3 +134,91 @@ def test_bounded_trainable_sigma_and_threshold_move_and_are_logged_per_epoch(set
     assert run.data.tags[f"bounded.{key}_moved"] == "true"
     assert run.data.tags["bounded.nan_loss"] == "false"
     assert run.data.metrics[f"{key}_change"] > 0
+
+
+# -- search.data.fit_arrays: one tf.data iterator per fit ------------------------------------
+
+def _two_input_model(seed: int = 0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    out = keras.layers.Dense(1)(keras.layers.Concatenate()([a, b]))
+    model = keras.Model([a, b], out)
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    return model
+
+
+def _arrays(rows: int, seed: int):
+    rng = np.random.default_rng(seed)
+    x = [rng.normal(size=(rows, 3)).astype("float32"), rng.normal(size=(rows, 2)).astype("float32")]
+    y = (x[0].sum(axis=1, keepdims=True) - x[1][:, :1]).astype("float32")
+    return x, y
+
+
+def test_fit_arrays_trains_every_row_each_epoch_and_repeats_with_the_seed():
+    import keras
+
+    from search.data import fit_arrays
+
+    x, y = _arrays(70, 0)  # 70 rows, batches of 16: four full batches and a partial one
+    val = _arrays(20, 1)
+
+    class Seen(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.batches, self.evaluations = [], 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches.append(batch)
+
+        def on_test_end(self, logs=None):
+            self.evaluations += 1
+
+    def train(seed: int):
+        model, seen = _two_input_model(seed), Seen()
+        history = fit_arrays(model, x, y, batch_size=16, validation_data=val, epochs=3, verbose=0, callbacks=[seen])
+        return model, history, seen
+
+    model, history, seen = train(0)
+    assert seen.batches == [0, 1, 2, 3, 4] * 3 and seen.evaluations == 3  # 5 steps an epoch, validated each epoch
+    assert len(history.history["val_loss"]) == 3
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    # the validation loss is that of the whole validation set, as Keras computes it from arrays
+    np.testing.assert_allclose(history.history["val_loss"][-1], model.evaluate(*val, batch_size=16, verbose=0),
+                               rtol=1e-5)
+    _, again, _ = train(0)
+    assert again.history == history.history  # a seeded trial repeats exactly
+    _, other, _ = train(1)
+    assert other.history != history.history
+
+
+def test_fit_arrays_shuffles_each_epoch_and_passes_what_it_does_not_handle_to_fit():
+    import warnings
+
+    import keras
+
+    from search.data import fit_arrays
+
+    x, y = _arrays(40, 2)  # batches of 16, 16 and 8
+
+    def epoch_losses(shuffle):
+        """The running epoch loss after each batch, with a learning rate of 0 (only the order matters)."""
+        model = _two_input_model(0)
+        model.compile(optimizer=keras.optimizers.SGD(0.0), loss="mse")
+        losses = []
+        cb = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: losses.append(float(logs["loss"])))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit_arrays(model, x, y, batch_size=16, epochs=2, verbose=0, shuffle=shuffle, callbacks=[cb])
+        assert not [w for w in caught if "shuffle" in str(w.message)]  # no Keras warning about shuffle
+        return losses[:3], losses[3:], model.evaluate(x, y, batch_size=40, verbose=0)
+
+    first, second, whole = epoch_losses(False)
+    assert first == second  # the same batches, in the same order
+    first, second, whole = epoch_losses(True)
+    assert first[:2] != second[:2]  # reshuffled every epoch...
+    np.testing.assert_allclose([first[-1], second[-1]], [whole, whole], rtol=1e-5)  # ...and every row seen once
+    # sample weights are not handled here: model.fit gets them as they are
+    history = fit_arrays(_two_input_model(0), x, y, batch_size=16, epochs=1, verbose=0, sample_weight=np.ones(40))
+    assert len(history.history["loss"]) == 1
