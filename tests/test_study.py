@@ -264,3 +264,27 @@ def test_a_long_study_lets_each_trials_graphs_go(space_path):
                           pruner="none", progress=False))
     assert _custom_gradients() == before_registered
     assert train_graphs() <= before_graphs + 1  # at most one trial's train step outlives the study
+
+
+def test_a_space_that_fits_with_fit_arrays_runs_with_every_hook_and_repeats(space_path, tmp_path):
+    """`search.data.fit_arrays` in a space's `fit`: the hooks still see the arrays (the
+    gradient audit runs, the export probe is recorded) and a trial repeats from its seed."""
+    from pathlib import Path
+
+    source = Path(space_path("tiny")).read_text() + (
+        "\n\ndef fit(hp, model, *args, **kwargs):\n"
+        "    from search.data import fit_arrays\n\n"
+        "    return fit_arrays(model, *args, batch_size=16, **kwargs)\n")
+    space = tmp_path / "tiny_fit_arrays.py"
+    space.write_text(source)
+    values = {}
+    for study in ("fa1", "fa2"):
+        result = run_study(StudyConfig(space=str(space), study=study, trials=3, epochs=3, sampler="random",
+                                       pruner="none", progress=False))
+        assert result.complete == 3
+        trials = sorted(_study(study).trials, key=lambda t: t.number)
+        assert all(t.user_attrs["gradient_audit"] == "ok" for t in trials)
+        for t in trials:
+            assert (Path(t.user_attrs["trial_dir"]) / "probe.npz").is_file()
+        values[study] = [t.value for t in trials]
+    assert values["fa1"] == values["fa2"]  # the same seed, the same shuffles, the same results
