@@ -20,6 +20,8 @@ the "while trials run" rate does) is about the most 2 workers could gain here, h
 Each bare loop also reports the CPU time it spent training: if the same trials take more
 CPU time with two processes than with one, the cores slow each other down (shared caches,
 memory bandwidth, or vCPUs that share a physical core), which no harness can avoid.
+With ``--fit-arrays`` the ceiling is measured twice, interleaved: with the space's ``fit``
+and with ``search.data.fit_arrays`` (one ``tf.data`` iterator per ``fit``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 
 def _children_cpu() -> float:
@@ -65,9 +68,10 @@ def run(space: str, workers: int, trials: int, epochs: int) -> dict[str, float]:
             "cpu": cpu}
 
 
-def bare_child(space_name: str, configs_path: str, epochs: int) -> None:
+def bare_child(space_name: str, configs_path: str, epochs: int, fit: str = "space") -> None:
     """Once told to go on stdin, trains the configurations no other bare-loop process has
-    claimed yet, as a bare loop (the next free one each time, like workers sharing a study)."""
+    claimed yet, as a bare loop (the next free one each time, like workers sharing a study),
+    with the space's ``fit`` or (``fit="fit_arrays"``) with ``search.data.fit_arrays``."""
     sys.path.insert(0, str(Path(__file__).parent))
     import harness_overhead
     from search.data import load_data
@@ -78,7 +82,8 @@ def bare_child(space_name: str, configs_path: str, epochs: int) -> None:
     space = space.with_settings(settings)
     data = load_data(space, 0, settings)
     configs = json.loads(Path(configs_path).read_text())
-    harness_overhead.run_bare(space, data, configs[:1], 1)  # imports and first-time costs, untimed
+    run_bare = harness_overhead.run_bare if fit == "space" else _run_bare_fit_arrays
+    run_bare(space, data, configs[:1], 1)  # imports and first-time costs, untimed
     print("ready", flush=True)
     claims = Path(sys.stdin.readline().strip())
     cpu = time.process_time()
@@ -87,18 +92,35 @@ def bare_child(space_name: str, configs_path: str, epochs: int) -> None:
             os.close(os.open(claims / str(n), os.O_CREAT | os.O_EXCL))
         except FileExistsError:  # another process trains it
             continue
-        harness_overhead.run_bare(space, data, [values], epochs, seed=n)
+        run_bare(space, data, [values], epochs, seed=n)
     print(f"cpu {time.process_time() - cpu} end {time.time()}", flush=True)
 
 
-def bare_processes(space: str, configs_path: str, processes: int, epochs: int) -> tuple[float, float]:
+def _run_bare_fit_arrays(space: Any, data: Any, configs: list[dict], epochs: int, seed: int = 0) -> None:
+    """``harness_overhead.run_bare``, training with ``search.data.fit_arrays`` (each
+    configuration's ``batch_size``, else Keras's 32) instead of the space's ``fit``."""
+    import keras
+    import keras_tuner
+
+    from search.data import fit_arrays
+
+    hypermodel = space.hypermodel()
+    for n, values in enumerate(configs, start=seed):
+        keras.utils.set_random_seed(n)
+        hp = keras_tuner.HyperParameters()
+        hp.values = dict(values)
+        fit_arrays(hypermodel.build(hp), data.x, data.y, batch_size=values.get("batch_size"),
+                   validation_data=(data.x_val, data.y_val), epochs=epochs, verbose=0)
+
+
+def bare_processes(space: str, configs_path: str, processes: int, epochs: int, fit: str = "space") -> tuple[float, float]:
     """Seconds from the start of ``processes`` bare loops sharing the configurations to the end
     of the last one's last trial (not its exit: a TensorFlow process takes ~1.7 s to end),
     and the CPU seconds all of them spent training."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     if processes > 1:
         env.update(TF_NUM_INTRAOP_THREADS="1", TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS="1")
-    children = [subprocess.Popen([sys.executable, __file__, "--bare-child", space, configs_path, str(epochs)],
+    children = [subprocess.Popen([sys.executable, __file__, "--bare-child", space, configs_path, str(epochs), fit],
                                  env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, text=True)
                 for _ in range(processes)]
@@ -119,8 +141,9 @@ def bare_processes(space: str, configs_path: str, processes: int, epochs: int) -
     return ended - started, cpu
 
 
-def ceiling(space: str, trials: int, epochs: int, rounds: int) -> None:
-    """Prints the 2-process/1-process speed-up of the bare loop over ``trials`` random configurations."""
+def ceiling(space: str, trials: int, epochs: int, rounds: int, fits: tuple[str, ...] = ("space",)) -> None:
+    """Prints the 2-process/1-process speed-up of the bare loop over ``trials`` random
+    configurations, for each way of fitting in ``fits`` (interleaved)."""
     import optuna
 
     with tempfile.TemporaryDirectory() as home:
@@ -131,23 +154,26 @@ def ceiling(space: str, trials: int, epochs: int, rounds: int) -> None:
         configs = [t.user_attrs["hp"] for t in sorted(study.trials, key=lambda t: t.number)]
         path = os.path.join(home, "configs.json")
         Path(path).write_text(json.dumps(configs))
-        ratios, cpu_ratios = [], []
+        ratios: dict[str, list[float]] = {fit: [] for fit in fits}
+        cpu_ratios: dict[str, list[float]] = {fit: [] for fit in fits}
         for r in range(rounds):
-            (one, one_cpu), (two, two_cpu) = bare_processes(space, path, 1, epochs), bare_processes(space, path, 2, epochs)
-            ratios.append(one / two)
-            cpu_ratios.append(two_cpu / one_cpu)
-            print(f"ceiling round {r}: bare loop of {trials} trials x {epochs} epochs, 1 process {one:.1f} s "
-                  f"(CPU {one_cpu:.1f} s, {one_cpu / one:.2f} cores busy), 2 processes {two:.1f} s (CPU {two_cpu:.1f} s, "
-                  f"{two_cpu / two:.2f} cores): {one / two:.2f}x; the same work took {two_cpu / one_cpu:.2f}x "
-                  f"the CPU time; load {open('/proc/loadavg').read().split()[0]}", flush=True)
-        print(f"median ceiling for 2 workers on this machine: {statistics.median(ratios):.2f}x; "
-              f"median CPU time of the same work, 2 processes over 1: {statistics.median(cpu_ratios):.2f}x")
+            for fit in fits:
+                (one, one_cpu), (two, two_cpu) = (bare_processes(space, path, n, epochs, fit) for n in (1, 2))
+                ratios[fit].append(one / two)
+                cpu_ratios[fit].append(two_cpu / one_cpu)
+                print(f"ceiling round {r} ({fit} fit): bare loop of {trials} trials x {epochs} epochs, 1 process "
+                      f"{one:.1f} s (CPU {one_cpu:.1f} s, {one_cpu / one:.2f} cores busy), 2 processes {two:.1f} s "
+                      f"(CPU {two_cpu:.1f} s, {two_cpu / two:.2f} cores): {one / two:.2f}x; the same work took "
+                      f"{two_cpu / one_cpu:.2f}x the CPU time; load {open('/proc/loadavg').read().split()[0]}", flush=True)
+        for fit in fits:
+            print(f"median ceiling for 2 workers on this machine ({fit} fit): {statistics.median(ratios[fit]):.2f}x; "
+                  f"median CPU time of the same work, 2 processes over 1: {statistics.median(cpu_ratios[fit]):.2f}x")
 
 
 def main() -> None:
     if sys.argv[1:2] == ["--bare-child"]:
-        space, path, epochs = sys.argv[2:5]
-        return bare_child(space, path, int(epochs))
+        space, path, epochs, fit = sys.argv[2:6]
+        return bare_child(space, path, int(epochs), fit)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -157,9 +183,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--ceiling", action="store_true", help="first measure two bare loops at once")
+    parser.add_argument("--fit-arrays", action="store_true",
+                        help="the ceiling's bare loops also train with search.data.fit_arrays (both, interleaved)")
     args = parser.parse_args()
     if args.ceiling:
-        ceiling(args.space, args.trials, args.epochs, args.rounds)
+        ceiling(args.space, args.trials, args.epochs, args.rounds, ("space", "fit_arrays") if args.fit_arrays else ("space",))
     results: dict[int, list[dict[str, float]]] = {1: [], 2: []}
     for r in range(args.rounds):
         for workers in (1, 2):
