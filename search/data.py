@@ -81,7 +81,7 @@ def fit_arrays(model: Any, x: Any, y: Any, batch_size: int | None = None, valida
     and every validation pass (~9 ms each on 2 cores): a quarter of the training time of a
     small model on ~1,000 rows (``tests/perf/fit_iterators.py``). Here the training arrays
     become one shuffled, repeated dataset read with ``steps_per_epoch`` and the validation
-    arrays one cached, repeated dataset read with ``validation_steps``. Every epoch still
+    arrays one repeated dataset read with ``validation_steps``. Every epoch still
     sees every row once, in a new order (drawn from NumPy's global generator, which
     ``keras.utils.set_random_seed`` seeds, so a seeded trial repeats exactly), with the last
     batch partial as Keras makes it. Anything else (a dataset, sample or class weights,
@@ -94,37 +94,30 @@ def fit_arrays(model: Any, x: Any, y: Any, batch_size: int | None = None, valida
 
     import tensorflow as tf
 
-    def fallback() -> Any:
+    shuffle = kwargs.get("shuffle", True)
+    rows, val_rows = _rows(x), _rows(validation_data[0]) if _is_pair(validation_data) else None
+    if (set(kwargs) - _FIT_ARRAYS_KWARGS or not isinstance(shuffle, bool) or not rows or _rows(y) != rows
+            or validation_data is not None and (not val_rows or _rows(validation_data[1]) != val_rows)):
         return model.fit(x, y, batch_size=batch_size, validation_data=validation_data, **kwargs)
-
-    shuffle = kwargs.pop("shuffle", True)
-    rows = _rows(x)
-    if (set(kwargs) - _FIT_ARRAYS_KWARGS or not isinstance(shuffle, bool) or rows is None
-            or _rows(y) != rows or rows == 0):
-        kwargs["shuffle"] = shuffle
-        return fallback()
-    validation = None
-    if validation_data is not None:
-        if not (isinstance(validation_data, (list, tuple)) and len(validation_data) == 2):
-            kwargs["shuffle"] = shuffle
-            return fallback()
-        x_val, y_val = validation_data
-        val_rows = _rows(x_val)
-        if val_rows is None or _rows(y_val) != val_rows or val_rows == 0:
-            kwargs["shuffle"] = shuffle
-            return fallback()
+    kwargs.pop("shuffle", None)
     batch = int(batch_size or 32)
     train = tf.data.Dataset.from_tensor_slices((_slices(x), y))
     if shuffle:
         seed = int(np.random.randint(0, 2**31 - 1))
         train = train.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
     train = train.batch(batch).repeat().prefetch(tf.data.AUTOTUNE)
+    validation = None
     if validation_data is not None:
-        validation = tf.data.Dataset.from_tensor_slices((_slices(x_val), y_val)).batch(batch).cache().repeat()
+        x_val, y_val = validation_data
+        validation = tf.data.Dataset.from_tensor_slices((_slices(x_val), y_val)).batch(batch).repeat()
         kwargs["validation_steps"] = math.ceil(val_rows / batch)
     # shuffle=False: the dataset is shuffled already (Keras warns about shuffle=True with a dataset)
     return model.fit(train, steps_per_epoch=math.ceil(rows / batch), validation_data=validation, shuffle=False,
                      **kwargs)
+
+
+def _is_pair(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) == 2
 
 
 def _rows(value: Any) -> int | None:
