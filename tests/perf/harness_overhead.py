@@ -134,7 +134,26 @@ def replay_configs(study: Any) -> list[dict]:
     return [t.user_attrs["hp"] for t in sorted(study.trials, key=lambda t: t.number)]
 
 
-def run_bare(space: Any, data: Any, configs: list[dict], epochs: int, seed: int = 0) -> None:
+def random_configs(space_name: str, trials: int) -> list[dict]:
+    """The configurations of ``trials`` random trials of the space (``search run``, seed 0,
+    one epoch each, in a throw-away home), in trial order."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import optuna
+
+    with tempfile.TemporaryDirectory() as home:
+        subprocess.run([str(Path(sys.executable).parent / "search"), "run", space_name, "--study", "configs",
+                        "--trials", str(trials), "--epochs", "1", "--sampler", "random", "--pruner", "none",
+                        "--home", home], check=True, capture_output=True)
+        return replay_configs(optuna.load_study(study_name="configs", storage=f"sqlite:///{home}/optuna.db"))
+
+
+def run_bare(space: Any, data: Any, configs: list[dict], epochs: int, seed: int = 0, fit: Any = None) -> None:
+    """Builds and trains each configuration with the space's ``fit``, or with
+    ``fit(model, x=..., y=..., validation_data=..., batch_size=..., epochs=..., verbose=0)``
+    (e.g. ``search.data.fit_arrays``; the configuration's ``batch_size``, else None)."""
     import keras
     import keras_tuner
 
@@ -144,7 +163,10 @@ def run_bare(space: Any, data: Any, configs: list[dict], epochs: int, seed: int 
         hp = keras_tuner.HyperParameters()
         hp.values = dict(values)
         model = hypermodel.build(hp)
-        hypermodel.fit(hp, model, **data.fit_kwargs(), epochs=epochs, verbose=0)
+        if fit is None:
+            hypermodel.fit(hp, model, **data.fit_kwargs(), epochs=epochs, verbose=0)
+        else:
+            fit(model, **data.fit_kwargs(), batch_size=values.get("batch_size"), epochs=epochs, verbose=0)
 
 
 def run_kerastuner(space: Any, data: Any, configs: list[dict], epochs: int, directory: str) -> None:

@@ -37,7 +37,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 
 def _children_cpu() -> float:
@@ -74,7 +73,7 @@ def bare_child(space_name: str, configs_path: str, epochs: int, fit: str = "spac
     with the space's ``fit`` or (``fit="fit_arrays"``) with ``search.data.fit_arrays``."""
     sys.path.insert(0, str(Path(__file__).parent))
     import harness_overhead
-    from search.data import load_data
+    from search.data import fit_arrays, load_data
     from search.spaces import load_space
 
     space = load_space(space_name)
@@ -82,8 +81,8 @@ def bare_child(space_name: str, configs_path: str, epochs: int, fit: str = "spac
     space = space.with_settings(settings)
     data = load_data(space, 0, settings)
     configs = json.loads(Path(configs_path).read_text())
-    run_bare = harness_overhead.run_bare if fit == "space" else _run_bare_fit_arrays
-    run_bare(space, data, configs[:1], 1)  # imports and first-time costs, untimed
+    fit_with = None if fit == "space" else fit_arrays
+    harness_overhead.run_bare(space, data, configs[:1], 1, fit=fit_with)  # imports and first-time costs, untimed
     print("ready", flush=True)
     claims = Path(sys.stdin.readline().strip())
     cpu = time.process_time()
@@ -92,25 +91,8 @@ def bare_child(space_name: str, configs_path: str, epochs: int, fit: str = "spac
             os.close(os.open(claims / str(n), os.O_CREAT | os.O_EXCL))
         except FileExistsError:  # another process trains it
             continue
-        run_bare(space, data, [values], epochs, seed=n)
+        harness_overhead.run_bare(space, data, [values], epochs, seed=n, fit=fit_with)
     print(f"cpu {time.process_time() - cpu} end {time.time()}", flush=True)
-
-
-def _run_bare_fit_arrays(space: Any, data: Any, configs: list[dict], epochs: int, seed: int = 0) -> None:
-    """``harness_overhead.run_bare``, training with ``search.data.fit_arrays`` (each
-    configuration's ``batch_size``, else Keras's 32) instead of the space's ``fit``."""
-    import keras
-    import keras_tuner
-
-    from search.data import fit_arrays
-
-    hypermodel = space.hypermodel()
-    for n, values in enumerate(configs, start=seed):
-        keras.utils.set_random_seed(n)
-        hp = keras_tuner.HyperParameters()
-        hp.values = dict(values)
-        fit_arrays(hypermodel.build(hp), data.x, data.y, batch_size=values.get("batch_size"),
-                   validation_data=(data.x_val, data.y_val), epochs=epochs, verbose=0)
 
 
 def bare_processes(space: str, configs_path: str, processes: int, epochs: int, fit: str = "space") -> tuple[float, float]:
@@ -144,16 +126,12 @@ def bare_processes(space: str, configs_path: str, processes: int, epochs: int, f
 def ceiling(space: str, trials: int, epochs: int, rounds: int, fits: tuple[str, ...] = ("space",)) -> None:
     """Prints the 2-process/1-process speed-up of the bare loop over ``trials`` random
     configurations, for each way of fitting in ``fits`` (interleaved)."""
-    import optuna
+    sys.path.insert(0, str(Path(__file__).parent))
+    import harness_overhead
 
     with tempfile.TemporaryDirectory() as home:
-        subprocess.run([str(Path(sys.executable).parent / "search"), "run", space, "--study", "configs", "--trials",
-                        str(trials), "--epochs", "1", "--sampler", "random", "--pruner", "none", "--home", home],
-                       check=True, capture_output=True)
-        study = optuna.load_study(study_name="configs", storage=f"sqlite:///{home}/optuna.db")
-        configs = [t.user_attrs["hp"] for t in sorted(study.trials, key=lambda t: t.number)]
         path = os.path.join(home, "configs.json")
-        Path(path).write_text(json.dumps(configs))
+        Path(path).write_text(json.dumps(harness_overhead.random_configs(space, trials)))
         ratios: dict[str, list[float]] = {fit: [] for fit in fits}
         cpu_ratios: dict[str, list[float]] = {fit: [] for fit in fits}
         for r in range(rounds):
