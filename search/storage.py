@@ -89,6 +89,39 @@ def sqlite_wal(path: str | Path) -> None:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
+# The SQLite databases the project keeps (Optuna's, MLflow's), by absolute path: see sqlite_fast.
+_FAST_SQLITE: set[str] = set()
+
+
+def sqlite_fast(path: str | Path) -> None:
+    """Puts every SQLAlchemy connection this process opens to the SQLite database at
+    ``path`` in WAL mode with ``synchronous=NORMAL``.
+
+    SQLite's default (FULL) syncs the write-ahead log to disk at every commit: Optuna's
+    per-epoch ``report`` took 0.9 ms, and 0.5 ms with NORMAL (this machine). In WAL mode
+    NORMAL keeps the database consistent after a crash of the process or the machine; a
+    power cut may lose the last commits, which for a study is the trials that were
+    running. Call it before the storage's engine opens its first connection.
+    """
+    import sqlalchemy
+
+    if not _FAST_SQLITE:
+        sqlalchemy.event.listen(sqlalchemy.engine.Engine, "connect", _sqlite_connected)
+    _FAST_SQLITE.add(str(Path(path).resolve()))
+
+
+def _sqlite_connected(dbapi_connection: Any, _record: Any) -> None:
+    import sqlite3
+
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    main = dbapi_connection.execute("PRAGMA database_list").fetchone()
+    if main is None or main[2] not in _FAST_SQLITE:
+        return
+    if dbapi_connection.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+
 def _rdb_storage(url: str, kwargs: dict):
     """Creates the RDB storage; two processes creating the schema at once may collide once."""
     import time
@@ -118,8 +151,9 @@ def open_storage(url: str, heartbeat: tuple[int, int] | None = None):
     import optuna
     import sqlalchemy.exc
 
-    if url.startswith("sqlite:///"):
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        sqlite_fast(url.removeprefix("sqlite:///"))
     try:
         if url.startswith("journal:"):
             path = url.removeprefix("journal:").removeprefix("//")

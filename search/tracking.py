@@ -85,6 +85,10 @@ class Tracker(TrialListener):
     """
 
     def __init__(self, tracking_uri: str, study_name: str, artifact_root: str | None = None) -> None:
+        if tracking_uri.startswith("sqlite:///"):
+            from search.storage import sqlite_fast
+
+            sqlite_fast(tracking_uri.removeprefix("sqlite:///"))  # before MLflow opens it
         self.client = _client(tracking_uri)
         self.study_name = study_name
         experiment = self.client.get_experiment_by_name(study_name)

@@ -36,6 +36,27 @@ def test_default_store_is_under_home(isolated_home, space_path):
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
 
 
+def test_the_project_sqlite_stores_run_in_wal_mode_with_normal_sync_and_no_other_database_does(tmp_path):
+    import sqlalchemy
+
+    from search.tracking import Tracker
+
+    def pragmas(engine):
+        with engine.connect() as connection:
+            return (connection.exec_driver_sql("PRAGMA journal_mode").scalar(),
+                    connection.exec_driver_sql("PRAGMA synchronous").scalar())
+
+    storage = storage_mod.open_storage(f"sqlite:///{tmp_path}/optuna.db")  # a new database
+    optuna.create_study(storage=storage, study_name="s").ask().report(1.0, 0)
+    assert pragmas(storage.engine) == ("wal", 1)  # 1: NORMAL (SQLite's default is 2, FULL)
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "s", str(tmp_path / "artifacts"))
+    tracker.start_parent({"study": "s"})
+    assert pragmas(tracker.client._tracking_client.store.engine) == ("wal", 1)
+    tracker.end_parent()
+    other = sqlalchemy.create_engine(f"sqlite:///{tmp_path}/users-own.db")
+    assert pragmas(other) == ("delete", 2)
+
+
 def test_mlflow_layout_parent_run_and_one_nested_run_per_trial(space_path):
     result = run_study(StudyConfig(space=space_path("tiny"), study="layout", trials=3, epochs=3, seed=5,
                                    sets={"noise": "0.0"}, progress=False))
