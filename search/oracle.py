@@ -51,6 +51,9 @@ def _last_line(message: str | None) -> str:
 # "keras_tuner.src.errors.FailedTrialError: ", "search.doctor._numerics.NumericsError: "
 _FAILED_TRIAL_PREFIX = re.compile(r"^[\w.]*(?:FailedTrialError|NumericsError): ")
 IDLE_POLL_S = 0.25  # how often a worker at the budget looks whether the other workers' trials ended
+# Epoch values the pruner cannot act on yet reach Optuna at most this long after they were
+# reported (and before the pruner is asked, and at trial end): see OptunaOracle.report.
+REPORT_FLUSH_SECONDS = 5.0
 
 
 def _is_numerics_failure(trial: kt_trial.Trial) -> bool:
@@ -129,6 +132,8 @@ class OptunaOracle(keras_tuner.Oracle):
         self._running: dict[str, optuna.Trial] = {}  # KT trial id -> its live Optuna trial
         self._numbers: dict[str, int] = {}  # KT trial id -> its latest Optuna trial number
         self._pruned: dict[str, str] = {}  # KT trial id -> which pruner stopped it, when
+        self._unreported: dict[str, list[tuple[int, float]]] = {}  # KT trial id -> (step, value) not in Optuna yet
+        self._reported_at: dict[str, float] = {}  # KT trial id -> time.monotonic() of its last write
 
     # -- asking ------------------------------------------------------------------------
     def populate_space(self, trial_id: str) -> dict[str, Any]:
@@ -149,6 +154,8 @@ class OptunaOracle(keras_tuner.Oracle):
         return otrial
 
     def _track(self, trial_id: str, otrial: optuna.Trial) -> None:
+        self._flush_reports(trial_id)  # to the attempt it replaces, if any
+        self._reported_at.pop(trial_id, None)  # the new attempt's first epoch goes at once
         if self.worker_name:
             otrial.set_user_attr("worker", self.worker_name)
         if getattr(self, "_directory", None) is not None:  # set by the tuner; checkpoints live there
@@ -291,11 +298,41 @@ class OptunaOracle(keras_tuner.Oracle):
         value = logs.get(self.objective.name)
         if otrial is None or value is None or not math.isfinite(value):
             return False
-        otrial.report(float(value), step)
-        if otrial.should_prune():
+        # Optuna's report is a write: 0.5 ms in a loop, 1.5-1.9 ms at the end of an epoch of
+        # a study (this machine), where epochs may take 60 ms. Values the pruner cannot act
+        # on yet wait: the first epoch goes at once, the rest in bursts before the pruner is
+        # asked, every REPORT_FLUSH_SECONDS and when the trial ends.
+        self._unreported.setdefault(trial_id, []).append((step, float(value)))
+        may_act = self._pruner_may_act(step)
+        if may_act or time.monotonic() - self._reported_at.get(trial_id, 0.0) >= REPORT_FLUSH_SECONDS:
+            self._flush_reports(trial_id)
+        if may_act and otrial.should_prune():
             self._pruned[trial_id] = f"{type(self.study.pruner).__name__} at step {step}"
             return True
         return False
+
+    def _flush_reports(self, trial_id: str) -> None:
+        """Reports the waiting epoch values of ``trial_id`` to its Optuna trial, in order."""
+        otrial = self._running.get(trial_id)
+        waiting = self._unreported.pop(trial_id, [])
+        if otrial is not None:
+            for step, value in waiting:
+                otrial.report(value, step)
+        self._reported_at[trial_id] = time.monotonic()
+
+    def _pruner_may_act(self, step: int) -> bool:
+        """False where Optuna's own pruner is sure to say "go on" at ``step``.
+
+        ``should_prune`` cost ~3 ms an epoch with the median pruner (it reads every
+        finished trial before it looks at the step) against ~60 ms epochs of a small model;
+        the no-op pruner and the median and percentile pruners' warm-up steps are skipped.
+        """
+        pruner = self.study.pruner
+        if type(pruner) is optuna.pruners.NopPruner:
+            return False
+        if type(pruner) in (optuna.pruners.MedianPruner, optuna.pruners.PercentilePruner):
+            return step >= getattr(pruner, "_n_warmup_steps", 0)
+        return True
 
     def pruned_reason(self, trial_id: str) -> str | None:
         """Which pruner stopped the trial, and at which step; None if it was not pruned."""
@@ -343,6 +380,8 @@ class OptunaOracle(keras_tuner.Oracle):
 
     def _tell(self, trial: kt_trial.Trial) -> None:
         trial_id = trial.trial_id
+        self._flush_reports(trial_id)
+        self._reported_at.pop(trial_id, None)
         otrial = self._running.pop(trial_id, None)
         if otrial is None:
             return
@@ -377,6 +416,7 @@ class OptunaOracle(keras_tuner.Oracle):
                 trial.message = reason
                 self._tell(trial)
             else:
+                self._flush_reports(trial_id)
                 self.study.tell(self._running.pop(trial_id), state=TrialState.FAIL, skip_if_finished=True)
 
     # -- queries -----------------------------------------------------------------------------

@@ -192,3 +192,64 @@ def test_search_tuner_writes_kerastuners_checkpoint_once_per_trial(tmp_path):
     model = tuner.get_best_models(1)[0]  # KerasTuner loads the checkpoint
     best = oracle.get_best_trials(1)[0]
     assert model.evaluate(X[64:], Y[64:], verbose=0) == pytest.approx(best.score, rel=1e-4)
+
+
+def test_pruner_checks_skipped_only_where_optunas_pruner_cannot_act(tmp_path):
+    oracle = _oracle(tmp_path, max_trials=1, pruner=optuna.pruners.NopPruner())
+    assert not any(oracle._pruner_may_act(step) for step in range(5))
+    oracle.study.pruner = optuna.pruners.MedianPruner(n_warmup_steps=3)
+    assert [oracle._pruner_may_act(step) for step in range(5)] == [False, False, False, True, True]
+    oracle.study.pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+    assert oracle._pruner_may_act(0)
+
+
+class _EveryStepMedian(optuna.pruners.MedianPruner):
+    """The median pruner, asked at every step (search.OptunaOracle skips only the exact types)."""
+
+
+def test_median_pruning_decisions_do_not_change_when_its_warm_up_is_skipped(tmp_path):
+    def run(pruner_class, where):
+        where.mkdir()
+        pruner = pruner_class(n_startup_trials=2, n_warmup_steps=2)
+        oracle = _oracle(where, max_trials=8, pruner=pruner)
+        tuner = Tuner(oracle=oracle, hypermodel=build, directory=where / "kt", project_name="p", seed=0)
+        tuner.search(**DATA, epochs=6)
+        return [(t.state, sorted(t.intermediate_values)[-1]) for t in oracle.study.get_trials()]
+
+    skipped = run(optuna.pruners.MedianPruner, tmp_path / "skipped")
+    assert any(state == TrialState.PRUNED for state, _ in skipped), skipped  # the test can tell them apart
+    assert skipped == run(_EveryStepMedian, tmp_path / "every")
+
+
+def test_epoch_values_wait_only_while_the_pruner_cannot_act_and_all_reach_optuna(tmp_path, monkeypatch):
+    import search.oracle
+    from search.hooks import TrialHook
+
+    monkeypatch.setattr(search.oracle, "REPORT_FLUSH_SECONDS", 3600.0)  # no timed flush here
+    seen = {}  # epoch -> steps in the storage at its end (after the oracle's report)
+
+    class Watch(TrialHook):
+        def callback(self, context):
+            class Look(keras.callbacks.Callback):
+                def on_epoch_end(self, epoch, logs=None):
+                    number = context.oracle.optuna_number(context.trial_id)
+                    stored = optuna.load_study(study_name="s", storage=storage).trials[number]
+                    seen.setdefault(number, {})[epoch] = sorted(stored.intermediate_values)
+            return Look()
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    for pruner, name in ((optuna.pruners.NopPruner(), "none"), (optuna.pruners.MedianPruner(n_warmup_steps=3), "median")):
+        seen.clear()
+        oracle = OptunaOracle(objective="val_loss", storage=storage, study_name="s", max_trials=1, pruner=pruner,
+                              sampler=optuna.samplers.RandomSampler(seed=0))
+        tuner = Tuner(oracle=oracle, hypermodel=build, directory=tmp_path / name, project_name="p", seed=0,
+                      trial_hooks=[Watch()])
+        tuner.search(**DATA, epochs=6)
+        (trial,) = oracle.study.get_trials()
+        assert sorted(trial.intermediate_values) == list(range(6)), name  # every epoch, once the trial ends
+        if name == "none":  # the first epoch at once, the rest when the trial ends
+            assert [seen[trial.number][e] for e in range(6)] == [[0]] * 6
+        else:  # held through the warm-up, then every epoch before the pruner is asked
+            assert [seen[trial.number][e] for e in range(6)] == [[0], [0], [0], [0, 1, 2, 3], [0, 1, 2, 3, 4],
+                                                                   [0, 1, 2, 3, 4, 5]]
+        optuna.delete_study(study_name="s", storage=storage)
