@@ -194,6 +194,80 @@ def test_search_tuner_writes_kerastuners_checkpoint_once_per_trial(tmp_path):
     assert model.evaluate(X[64:], Y[64:], verbose=0) == pytest.approx(best.score, rel=1e-4)
 
 
+
+class _RecordingHyperModel(keras_tuner.HyperModel):
+    """``build`` above; ``fit`` keeps the callbacks that reach ``model.fit``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.callbacks: list = []
+
+    def build(self, hp):
+        return build(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        self.callbacks = list(kwargs.get("callbacks", []))
+        return model.fit(*args, **kwargs)
+
+
+def test_the_harness_callbacks_reach_keras_as_one_and_a_users_stay_their_own(tmp_path):
+    from search.hooks import TrialHook
+    from search.tuner import EpochCallbacks
+
+    events = []
+
+    class Hook(TrialHook):  # an epoch-only hook joins the group; a per-batch one stays apart
+        def __init__(self, per_batch: bool) -> None:
+            self.per_batch = per_batch
+
+        def callback(self, context):
+            name = "batch" if self.per_batch else "epoch"
+
+            class Seen(keras.callbacks.Callback):
+                def on_train_begin(self, logs=None):
+                    events.append((name, "train_begin", self.model is not None))
+
+                def on_epoch_end(self, epoch, logs=None):
+                    events.append((name, "epoch_end", epoch, sorted(logs)))
+
+            if self.per_batch:
+                Seen.on_train_batch_end = lambda self, batch, logs=None: events.append((name, "batch"))
+            return Seen()
+
+    users = keras.callbacks.EarlyStopping(patience=10)
+    hypermodel = _RecordingHyperModel()
+    oracle = _oracle(tmp_path, max_trials=1)
+    tuner = Tuner(oracle=oracle, hypermodel=hypermodel, directory=tmp_path / "kt", project_name="p", seed=0,
+                  trial_hooks=[Hook(per_batch=False), Hook(per_batch=True)])
+    tuner.search(**DATA, epochs=2, batch_size=32, callbacks=[users])
+
+    kinds = [type(c).__name__ for c in hypermodel.callbacks]
+    assert kinds == ["EarlyStopping", "Seen", "EpochCallbacks"], kinds
+    (group,) = [c for c in hypermodel.callbacks if isinstance(c, EpochCallbacks)]
+    assert [type(c).__name__ for c in group.callbacks] == ["EpochTunerCallback", "BestEpochAtTrainEnd", "Seen"]
+    assert ("epoch", "train_begin", True) in events and ("batch", "train_begin", True) in events
+    assert [e[2] for e in events if e[:2] == ("epoch", "epoch_end")] == [0, 1]
+    assert ("epoch", "epoch_end", 1, ["loss", "val_loss"]) in events
+    assert events.count(("batch", "batch")) == 2 * 64 // 32
+    (trial,) = oracle.study.get_trials()
+    assert sorted(trial.intermediate_values) == [0, 1]  # the tuner callback still reports every epoch
+    assert (tmp_path / "kt" / "p" / f"trial_{oracle.trial_id_for(trial.number)}" / "checkpoint.weights.h5").is_file()
+
+    class CountingTuner(Tuner):  # a tuner that acts per batch keeps KerasTuner's own callback
+        batches = 0
+
+        def on_batch_end(self, trial, model, batch, logs=None):
+            CountingTuner.batches += 1
+
+    hypermodel = _RecordingHyperModel()
+    (tmp_path / "counting").mkdir()
+    tuner = CountingTuner(oracle=_oracle(tmp_path / "counting", max_trials=1), hypermodel=hypermodel,
+                          directory=tmp_path / "kt2", project_name="p", seed=0)
+    tuner.search(**DATA, epochs=2, batch_size=16)
+    assert CountingTuner.batches == 2 * 64 // 16
+    assert [type(c).__name__ for c in hypermodel.callbacks] == ["TunerCallback", "EpochCallbacks"]
+
+
 def test_pruner_checks_skipped_only_where_optunas_pruner_cannot_act(tmp_path):
     oracle = _oracle(tmp_path, max_trials=1, pruner=optuna.pruners.NopPruner())
     assert not any(oracle._pruner_may_act(step) for step in range(5))
