@@ -26,6 +26,7 @@ of epochs it took to succeed (``epochs_to_success``; see :func:`succeeded`).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -68,10 +69,17 @@ OBJECTIVE = objective
 
 
 def true_kernel() -> np.ndarray:
-    """The Tukey window of length 64 both branches should learn."""
+    """The Tukey window of length 64 both branches should learn (a new array each call)."""
+    return _window().copy()
+
+
+@functools.cache
+def _window() -> np.ndarray:
     from scipy.signal import windows
 
-    return windows.tukey(KERNEL_SIZE)
+    window = windows.tukey(KERNEL_SIZE)
+    window.flags.writeable = False
+    return window
 
 
 def make_iq(rows: int, seed: int, target: str) -> tuple[list[np.ndarray], np.ndarray]:
@@ -174,18 +182,22 @@ def fit(hp, model, *args, **kwargs):
 
 # -- kernel recovery ------------------------------------------------------------------------
 
-def kernel_cosines(model) -> tuple[float, float]:
-    """Uncentred cosine similarity of the I and Q kernels with the Tukey window."""
+def _kernels(model) -> list[np.ndarray]:
+    return [model.get_layer(f"conv_{n}").get_weights()[0] for n in ("I", "Q")]
+
+
+def kernel_cosines(model, kernels: list[np.ndarray] | None = None) -> tuple[float, float]:
+    """Uncentred cosine similarity of the I and Q kernels (``kernels``, else the model's)
+    with the Tukey window."""
     from search.metrics import kernel_cosine
 
-    b = true_kernel()
-    return tuple(kernel_cosine(model.get_layer(f"conv_{n}").get_weights()[0], b) for n in ("I", "Q"))
+    return tuple(kernel_cosine(k, _window()) for k in (kernels or _kernels(model)))
 
 
-def kernel_norm_ratios(model) -> tuple[float, float]:
-    """‖learned kernel‖ / ‖window‖ for the I and Q branches."""
-    norm = np.linalg.norm(true_kernel())
-    return tuple(float(np.linalg.norm(model.get_layer(f"conv_{n}").get_weights()[0]) / norm) for n in ("I", "Q"))
+def kernel_norm_ratios(model, kernels: list[np.ndarray] | None = None) -> tuple[float, float]:
+    """‖learned kernel‖ / ‖window‖ for the I and Q branches (``kernels``, else the model's)."""
+    norm = np.linalg.norm(_window())
+    return tuple(float(np.linalg.norm(k) / norm) for k in (kernels or _kernels(model)))
 
 
 def succeeded(target: str, logs: dict[str, float], cosines: tuple[float, float],
@@ -210,7 +222,8 @@ def succeeded(target: str, logs: dict[str, float], cosines: tuple[float, float],
 
 def recovery_metrics(target: str, model, logs: dict[str, float]) -> dict[str, float]:
     """The per-epoch kernel-recovery figures of ``model`` (logged by :class:`KernelRecoveryHook`)."""
-    cosines, ratios = kernel_cosines(model), kernel_norm_ratios(model)
+    kernels = _kernels(model)  # read once an epoch, for both figures
+    cosines, ratios = kernel_cosines(model, kernels), kernel_norm_ratios(model, kernels)
     out = {"kernel_cosine_I": cosines[0], "kernel_cosine_Q": cosines[1],
            "kernel_norm_ratio_I": ratios[0], "kernel_norm_ratio_Q": ratios[1],
            "success": float(succeeded(target, logs, cosines, ratios))}
