@@ -106,25 +106,13 @@ class Tuner(LeanSearch, keras_tuner.Tuner):
         # KerasTuner's documented override point; kwargs are this execution's own copy,
         # so hook callbacks are added here, after KerasTuner's deep copy of `callbacks`.
         context = TrialContext(self, trial, args, kwargs)
-        made = [c for c in (hook.callback(context) for hook in self.trial_hooks) if c is not None]
+        made = [hook.callback(context) for hook in self.trial_hooks]
         callbacks = [self._in_memory(trial, c) for c in kwargs.get("callbacks", [])]
-        # The user's callbacks as given; the harness's own (KerasTuner's, the hooks') as one
-        # callback where none of them acts per batch (see EpochCallbacks).
-        own = [c for c in callbacks if _is_harness_callback(c)] + made
-        grouped = [c for c in own if not _uses_batches(c)]
-        kwargs["callbacks"] = [
-            *(c for c in callbacks if not _is_harness_callback(c)),
-            *(c for c in own if _uses_batches(c)),
-            *([EpochCallbacks(grouped)] if grouped else []),
-        ]
+        kwargs["callbacks"] = [*callbacks, *(c for c in made if c is not None)]
         return super()._build_and_fit_model(trial, *args, **kwargs)
 
     def _in_memory(self, trial: Any, callback: Any) -> Any:
-        """KerasTuner's best-epoch checkpoint, replaced by one that writes its file once;
-        KerasTuner's tuner callback, by one without batch methods when this tuner's are
-        KerasTuner's empty ones."""
-        if type(callback) is tuner_utils.TunerCallback and not self._batch_methods():
-            return EpochTunerCallback(callback.tuner, callback.trial)
+        """KerasTuner's best-epoch checkpoint, replaced by one that writes its file once."""
         if type(callback) is not tuner_utils.SaveBestEpoch:
             return callback
         # KerasTuner shares one SaveBestEpoch across a trial's executions: so does this.
@@ -132,11 +120,6 @@ class Tuner(LeanSearch, keras_tuner.Tuner):
         if key not in self._best_epoch:
             self._best_epoch = {key: BestEpochAtTrainEnd(callback.objective, callback.filepath)}
         return self._best_epoch[key]
-
-    def _batch_methods(self) -> bool:
-        """Whether this tuner's class overrides KerasTuner's (empty) per-batch methods."""
-        return any(getattr(type(self), name) is not getattr(keras_tuner.Tuner, name)
-                   for name in ("on_batch_begin", "on_batch_end"))
 
     def checkpoint_weights(self, trial_id: str) -> list[Any] | None:
         """The weights in trial ``trial_id``'s checkpoint file, as ``model.get_weights()``
@@ -163,93 +146,6 @@ class Tuner(LeanSearch, keras_tuner.Tuner):
             floats = {k: float(v) for k, v in logs.items() if _is_number(v)}
             if self.oracle.report(trial.trial_id, epoch, floats):
                 model.stop_training = True
-
-
-_BATCH_METHODS = tuple(f"on_{kind}batch_{when}" for kind in ("", "train_", "test_", "predict_")
-                       for when in ("begin", "end"))
-
-
-def _uses_batches(callback: Any) -> bool:
-    """Whether ``callback`` overrides any of Keras's per-batch methods."""
-    return any(getattr(type(callback), name, None) is not getattr(keras.callbacks.Callback, name)
-               for name in _BATCH_METHODS)
-
-
-def _is_harness_callback(callback: Any) -> bool:
-    return isinstance(callback, (EpochTunerCallback, tuner_utils.TunerCallback, BestEpochAtTrainEnd))
-
-
-class EpochCallbacks(keras.callbacks.Callback):
-    """Callbacks that act per epoch and per fit, never per batch, as one Keras callback.
-
-    Keras calls every callback's batch methods at every batch, the empty ones too, and a
-    trial has ~8 of the harness's own (KerasTuner's, the trial hooks'): 8 empty callbacks
-    made a 20-epoch fit at batch size 16 1.7% slower (iq_combiner, 64 batches an epoch).
-    This one forwards the rest of Keras's calls to each, in order.
-    """
-
-    def __init__(self, callbacks: Sequence[Any]) -> None:
-        super().__init__()
-        self.callbacks = list(callbacks)
-
-    def set_model(self, model: Any) -> None:
-        super().set_model(model)
-        for c in self.callbacks:
-            c.set_model(model)
-
-    def set_params(self, params: dict) -> None:
-        super().set_params(params)
-        for c in self.callbacks:
-            c.set_params(params)
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        for c in self.callbacks:
-            c.on_train_begin(logs)
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        for c in self.callbacks:
-            c.on_train_end(logs)
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        for c in self.callbacks:
-            c.on_epoch_begin(epoch, logs)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        for c in self.callbacks:
-            c.on_epoch_end(epoch, logs)
-
-    def on_test_begin(self, logs: dict | None = None) -> None:
-        for c in self.callbacks:
-            c.on_test_begin(logs)
-
-    def on_test_end(self, logs: dict | None = None) -> None:
-        for c in self.callbacks:
-            c.on_test_end(logs)
-
-    def on_predict_begin(self, logs: dict | None = None) -> None:
-        for c in self.callbacks:
-            c.on_predict_begin(logs)
-
-    def on_predict_end(self, logs: dict | None = None) -> None:
-        for c in self.callbacks:
-            c.on_predict_end(logs)
-
-
-class EpochTunerCallback(keras.callbacks.Callback):
-    """KerasTuner's ``TunerCallback`` without its per-batch methods (for a tuner whose
-    ``on_batch_begin``/``on_batch_end`` are KerasTuner's empty ones), so that it can join
-    :class:`EpochCallbacks`."""
-
-    def __init__(self, tuner: Any, trial: Any) -> None:
-        super().__init__()
-        self.tuner = tuner
-        self.trial = trial
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.tuner.on_epoch_begin(self.trial, self.model, epoch, logs=logs)
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.tuner.on_epoch_end(self.trial, self.model, epoch, logs=logs)
 
 
 class BestEpochAtTrainEnd(keras.callbacks.Callback):
