@@ -133,7 +133,7 @@ class OptunaOracle(keras_tuner.Oracle):
         self._numbers: dict[str, int] = {}  # KT trial id -> its latest Optuna trial number
         self._pruned: dict[str, str] = {}  # KT trial id -> which pruner stopped it, when
         self._unreported: dict[str, list[tuple[int, float]]] = {}  # KT trial id -> (step, value) not in Optuna yet
-        self._reported_at: dict[str, float] = {}  # KT trial id -> time.monotonic() of its last write
+        self._reported_at: dict[str, float] = {}  # KT trial id -> time.monotonic() of its last burst
 
     # -- asking ------------------------------------------------------------------------
     def populate_space(self, trial_id: str) -> dict[str, Any]:
@@ -154,8 +154,7 @@ class OptunaOracle(keras_tuner.Oracle):
         return otrial
 
     def _track(self, trial_id: str, otrial: optuna.Trial) -> None:
-        self._flush_reports(trial_id)  # to the attempt it replaces, if any
-        self._reported_at.pop(trial_id, None)  # the new attempt's first epoch goes at once
+        self._flush_reports(trial_id, last=True)  # to the attempt it replaces, if any
         if self.worker_name:
             otrial.set_user_attr("worker", self.worker_name)
         if getattr(self, "_directory", None) is not None:  # set by the tuner; checkpoints live there
@@ -304,21 +303,25 @@ class OptunaOracle(keras_tuner.Oracle):
         # asked, every REPORT_FLUSH_SECONDS and when the trial ends.
         self._unreported.setdefault(trial_id, []).append((step, float(value)))
         may_act = self._pruner_may_act(step)
-        if may_act or time.monotonic() - self._reported_at.get(trial_id, 0.0) >= REPORT_FLUSH_SECONDS:
+        now = time.monotonic()
+        if may_act or now - self._reported_at.get(trial_id, -math.inf) >= REPORT_FLUSH_SECONDS:
             self._flush_reports(trial_id)
+            self._reported_at[trial_id] = now
         if may_act and otrial.should_prune():
             self._pruned[trial_id] = f"{type(self.study.pruner).__name__} at step {step}"
             return True
         return False
 
-    def _flush_reports(self, trial_id: str) -> None:
-        """Reports the waiting epoch values of ``trial_id`` to its Optuna trial, in order."""
+    def _flush_reports(self, trial_id: str, last: bool = False) -> None:
+        """Reports the waiting epoch values of ``trial_id`` to its Optuna trial, in order;
+        ``last``: its attempt ends (the next one's first epoch goes at once)."""
         otrial = self._running.get(trial_id)
         waiting = self._unreported.pop(trial_id, [])
         if otrial is not None:
             for step, value in waiting:
                 otrial.report(value, step)
-        self._reported_at[trial_id] = time.monotonic()
+        if last:
+            self._reported_at.pop(trial_id, None)
 
     def _pruner_may_act(self, step: int) -> bool:
         """False where Optuna's own pruner is sure to say "go on" at ``step``.
@@ -380,8 +383,7 @@ class OptunaOracle(keras_tuner.Oracle):
 
     def _tell(self, trial: kt_trial.Trial) -> None:
         trial_id = trial.trial_id
-        self._flush_reports(trial_id)
-        self._reported_at.pop(trial_id, None)
+        self._flush_reports(trial_id, last=True)
         otrial = self._running.pop(trial_id, None)
         if otrial is None:
             return
@@ -416,7 +418,7 @@ class OptunaOracle(keras_tuner.Oracle):
                 trial.message = reason
                 self._tell(trial)
             else:
-                self._flush_reports(trial_id)
+                self._flush_reports(trial_id, last=True)
                 self.study.tell(self._running.pop(trial_id), state=TrialState.FAIL, skip_if_finished=True)
 
     # -- queries -----------------------------------------------------------------------------

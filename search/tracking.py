@@ -88,14 +88,11 @@ class Tracker(TrialListener):
         if tracking_uri.startswith("sqlite:///"):
             from search.storage import sqlite_fast
 
-            sqlite_fast(tracking_uri.removeprefix("sqlite:///"))  # before MLflow opens it
+            # WAL: several local workers write here; before MLflow opens its first connection
+            sqlite_fast(tracking_uri.removeprefix("sqlite:///"))
         self.client = _client(tracking_uri)
         self.study_name = study_name
         experiment = self.client.get_experiment_by_name(study_name)
-        if tracking_uri.startswith("sqlite:///"):
-            from search.storage import sqlite_wal
-
-            sqlite_wal(tracking_uri.removeprefix("sqlite:///"))  # several local workers write here
         if experiment is None:
             # A tracking server stores (or proxies) artifacts itself, so workers on other
             # machines can log them; a local store keeps them under the home folder.
@@ -290,8 +287,8 @@ class Tracker(TrialListener):
 
         Hooks log every epoch; they join the epoch metrics' writes (at most one every
         ``FLUSH_SECONDS``, see :meth:`epoch_ended`) instead of writing on their own, which
-        cost 0.3 s per 4-epoch trial on 2 cores (SQLite store). A run ended otherwise (by ``close_run``
-        or ``close_open_runs``) still gets them.
+        cost 0.3 s per 4-epoch trial on 2 cores (SQLite store). A run ended otherwise (by
+        ``close_run`` or ``close_open_runs``) still gets them.
         """
         from mlflow.entities import Metric
 

@@ -305,8 +305,10 @@ def plots(model, data, hp):
 
     window = true_kernel()
     series = []
-    for name, cosine, ratio in zip(("I", "Q"), kernel_cosines(model), kernel_norm_ratios(model)):
-        kernel = model.get_layer(f"conv_{name}").get_weights()[0].reshape(-1)
+    kernels = _kernels(model)
+    cosines, ratios = kernel_cosines(model, kernels), kernel_norm_ratios(model, kernels)
+    for name, kernel, cosine, ratio in zip(("I", "Q"), kernels, cosines, ratios):
+        kernel = kernel.reshape(-1)
         norm = np.linalg.norm(kernel)
         shown = kernel * (np.linalg.norm(window) / norm) if norm > 0 else kernel
         series.append({"label": f"conv_{name} (rescaled): cosine {cosine:.6f}, norm ratio {ratio:.3f}", "y": shown})

@@ -25,12 +25,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
+def _wal(path: str) -> None:
+    import sqlite3
+
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+
+
 def store_writes(writes: int) -> None:
     import optuna
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 
-    from search.storage import open_storage, sqlite_wal
+    from search.storage import open_storage
     from search.tracking import Tracker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -43,9 +50,9 @@ def store_writes(writes: int) -> None:
                 client = Tracker(mlflow_uri, "s").client
             else:
                 storage = optuna.storages.RDBStorage(optuna_url)
-                sqlite_wal(optuna_url.removeprefix("sqlite:///"))
+                _wal(optuna_url.removeprefix("sqlite:///"))
                 client = MlflowClient(mlflow_uri)
-                sqlite_wal(mlflow_uri.removeprefix("sqlite:///"))
+                _wal(mlflow_uri.removeprefix("sqlite:///"))
                 client.create_experiment("s")
             trial = optuna.create_study(storage=storage, study_name="s").ask()
             started = time.perf_counter()
