@@ -116,20 +116,72 @@ def _sqlite_connected(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
+# Any two `search` processes opening one PostgreSQL database take this advisory lock to
+# create Optuna's schema one at a time (advisory locks are per database).
+_SCHEMA_LOCK_KEY = 0x5EA2C4
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str, connect_args: dict) -> Iterator[None]:
+    """Held while this process creates or checks Optuna's tables in the database at ``url``.
+
+    Workers started together on an empty database otherwise race in ``CREATE TABLE`` and
+    some fail with "already exists" (4 processes opening 30 empty databases at once: 3 of
+    120 opens failed on PostgreSQL, 81 of 120 on SQLite). SQLite: an exclusive ``flock``
+    on a file beside the database; PostgreSQL: an advisory lock. Others are not locked.
+    """
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        with open(url.removeprefix("sqlite:///") + ".schema-lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    elif url.startswith("postgresql"):
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool, connect_args=connect_args)
+        try:
+            with engine.connect() as connection:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+                try:
+                    yield
+                finally:
+                    connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+                    connection.commit()
+        finally:
+            engine.dispose()
+    else:
+        yield
+
+
 def _rdb_storage(url: str, kwargs: dict):
-    """Creates the RDB storage; two processes creating the schema at once may collide once."""
+    """Creates the RDB storage, one `search` process at a time per database.
+
+    A process that is not `search` (a plain Optuna script) may still create the schema at
+    the same moment: the loser's "already exists" means the schema is there now, so it tries
+    again; so does SQLite's immediate "database is locked" (a write from a stale read, which
+    does not wait for the busy timeout).
+    """
     import time
 
     import optuna
     import sqlalchemy.exc
 
-    for attempt in range(5):
-        try:
-            return optuna.storages.RDBStorage(url, **kwargs)
-        except sqlalchemy.exc.IntegrityError:  # e.g. both inserted alembic_version: the schema exists now
-            if attempt == 4:
-                raise
-            time.sleep(0.2 * (attempt + 1))
+    with _schema_lock(url, kwargs.get("engine_kwargs", {}).get("connect_args", {})):
+        for attempt in range(5):
+            started = time.monotonic()
+            try:
+                return optuna.storages.RDBStorage(url, **kwargs)
+            except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError, sqlalchemy.exc.OperationalError) as e:
+                collided = (
+                    isinstance(e, sqlalchemy.exc.IntegrityError)
+                    or "already exists" in str(e)
+                    or ("database is locked" in str(e) and time.monotonic() - started < 10)
+                )
+                if attempt == 4 or not collided:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
 
 def open_storage(url: str, heartbeat: tuple[int, int] | None = None):
