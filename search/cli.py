@@ -387,7 +387,8 @@ def main() -> None:
     except Exception as e:  # an unexpected failure: one line, the traceback on request
         if os.environ.get("SEARCH_DEBUG"):
             raise
-        _echo_err(f"{type(e).__name__}: {e} (set SEARCH_DEBUG=1 for the traceback)")
+        first = next((line.strip() for line in str(e).splitlines() if line.strip()), "")  # SQL errors run on
+        _echo_err(f"{type(e).__name__}: {first} (set SEARCH_DEBUG=1 for the traceback)")
         sys.exit(1)
 
 

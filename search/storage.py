@@ -117,21 +117,25 @@ def _sqlite_connected(dbapi_connection: Any, _record: Any) -> None:
 
 
 # Any two `search` processes opening one PostgreSQL database take this advisory lock to
-# create Optuna's schema one at a time (advisory locks are per database).
+# create Optuna's or MLflow's schema one at a time (advisory locks are per database).
 _SCHEMA_LOCK_KEY = 0x5EA2C4
 
 
 @contextlib.contextmanager
-def _schema_lock(url: str, connect_args: dict) -> Iterator[None]:
-    """Held while this process creates or checks Optuna's tables in the database at ``url``.
+def schema_lock(url: str, connect_args: dict | None = None) -> Iterator[None]:
+    """Held while this process creates or checks Optuna's (or MLflow's) tables in the
+    database at ``url``.
 
-    Workers started together on an empty database otherwise race in ``CREATE TABLE`` and
-    some fail with "already exists" (4 processes opening 30 empty databases at once: 3 of
-    120 opens failed on PostgreSQL, 81 of 120 on SQLite). SQLite: an exclusive ``flock``
-    on a file beside the database; PostgreSQL: an advisory lock. Others are not locked.
+    Processes started together on an empty database otherwise race in ``CREATE TABLE`` (and
+    MLflow's migrations) and some fail with "already exists": 4 processes opening 30 empty
+    Optuna databases at once failed 3 of 120 opens on PostgreSQL, 81 of 120 on SQLite; two
+    `search run`s on a fresh home failed one of the two in 8 of 8 pairs. SQLite: an
+    exclusive ``flock`` on a file beside the database (when its folder exists);
+    PostgreSQL: an advisory lock. Other databases are not locked.
     """
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        with open(url.removeprefix("sqlite:///") + ".schema-lock", "a") as handle:
+    path = url.removeprefix("sqlite:///")
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and Path(path).parent.is_dir():
+        with open(path + ".schema-lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -140,7 +144,7 @@ def _schema_lock(url: str, connect_args: dict) -> Iterator[None]:
     elif url.startswith("postgresql"):
         import sqlalchemy
 
-        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool, connect_args=connect_args)
+        engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool, connect_args=connect_args or {})
         try:
             with engine.connect() as connection:
                 connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
@@ -168,7 +172,7 @@ def _rdb_storage(url: str, kwargs: dict):
     import optuna
     import sqlalchemy.exc
 
-    with _schema_lock(url, kwargs.get("engine_kwargs", {}).get("connect_args", {})):
+    with schema_lock(url, kwargs.get("engine_kwargs", {}).get("connect_args", {})):
         for attempt in range(5):
             started = time.monotonic()
             try:

@@ -65,10 +65,34 @@ def check_tracking(uri: str) -> None:
         ) from None
 
 
-def _client(tracking_uri: str):
+# Database tracking URIs whose tables this process has seen created (see _client).
+_PREPARED: set[str] = set()
+
+
+def _client(tracking_uri: str, registry: bool = False):
+    """An ``MlflowClient`` on ``tracking_uri`` (and its model registry with ``registry``).
+
+    On a database store MLflow creates its tables on first use; two processes doing that at
+    once on a new store failed (two `search run`s started together on a fresh home: 3 of 3).
+    The first use happens here, under the same lock as Optuna's schema (see
+    :func:`search.storage.schema_lock`). A local SQLite store is also put in WAL mode.
+    """
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri)
+    from search.storage import schema_lock, sqlite_fast
+
+    if tracking_uri.startswith("sqlite:///"):
+        # WAL: several local workers write here; before MLflow opens its first connection
+        sqlite_fast(tracking_uri.removeprefix("sqlite:///"))
+    kwargs = {"registry_uri": tracking_uri} if registry else {}
+    scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0]
+    if scheme not in ("sqlite", "postgresql", "mysql", "mssql") or tracking_uri in _PREPARED:
+        return MlflowClient(tracking_uri=tracking_uri, **kwargs)
+    with schema_lock(tracking_uri):
+        client = MlflowClient(tracking_uri=tracking_uri, **kwargs)  # opens the store
+        client.search_experiments(max_results=1)  # and it exists, whatever MLflow opens lazily
+    _PREPARED.add(tracking_uri)
+    return client
 
 
 def _now_ms() -> int:
@@ -85,11 +109,6 @@ class Tracker(TrialListener):
     """
 
     def __init__(self, tracking_uri: str, study_name: str, artifact_root: str | None = None) -> None:
-        if tracking_uri.startswith("sqlite:///"):
-            from search.storage import sqlite_fast
-
-            # WAL: several local workers write here; before MLflow opens its first connection
-            sqlite_fast(tracking_uri.removeprefix("sqlite:///"))
         self.client = _client(tracking_uri)
         self.study_name = study_name
         experiment = self.client.get_experiment_by_name(study_name)
@@ -405,11 +424,9 @@ class ModelStore:
     def __init__(self, tracking_uri: str) -> None:
         import os
 
-        from mlflow import MlflowClient
-
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bars on the CLI's stderr
         self.tracking_uri = tracking_uri
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.client = _client(tracking_uri, registry=True)
 
     def download_artifacts(self, run_id: str, path: str, dst: str) -> str | None:
         """Downloads artifact folder ``path`` of run ``run_id`` into ``dst``; None when absent."""

@@ -183,3 +183,30 @@ def test_ui_serves_the_study_runs_over_the_mlflow_rest_api(run_cli, space_path, 
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
+
+
+def test_an_unexpected_failure_is_one_line_naming_its_type_and_the_traceback_is_on_request(monkeypatch, capsys):
+    """SQLAlchemy's errors run on over many lines (the SQL, its parameters, a link): only the first is shown."""
+    import signal
+
+    import search.cli
+
+    def fails():
+        raise RuntimeError("(sqlite3.OperationalError) table assessments already exists\n[SQL: \nCREATE TABLE assessments (\n]\n")
+
+    monkeypatch.setattr(search.cli, "app", fails)
+    monkeypatch.delenv("SEARCH_DEBUG", raising=False)
+    previous = signal.getsignal(signal.SIGTERM)  # main() installs its own
+    try:
+        with pytest.raises(SystemExit) as exited:
+            search.cli.main()
+        assert exited.value.code == 1
+        assert capsys.readouterr().err.splitlines() == [
+            "error: RuntimeError: (sqlite3.OperationalError) table assessments already exists "
+            "(set SEARCH_DEBUG=1 for the traceback)"
+        ]
+        monkeypatch.setenv("SEARCH_DEBUG", "1")
+        with pytest.raises(RuntimeError):
+            search.cli.main()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
