@@ -135,28 +135,43 @@ def schema_lock(url: str, connect_args: dict | None = None) -> Iterator[None]:
     """
     path = url.removeprefix("sqlite:///")
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and Path(path).parent.is_dir():
-        with open(path + ".schema-lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with _file_lock(path + ".schema-lock"):
+            yield
     elif url.startswith("postgresql"):
         import sqlalchemy
 
         engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool, connect_args=connect_args or {})
         try:
-            with engine.connect() as connection:
-                connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-                try:
-                    yield
-                finally:
-                    connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-                    connection.commit()
+            with engine.connect() as connection, _advisory_lock(connection, _SCHEMA_LOCK_KEY):
+                yield
         finally:
             engine.dispose()
     else:
         yield
+
+
+@contextlib.contextmanager
+def _file_lock(path: str) -> Iterator[None]:
+    """An exclusive ``flock`` on the file at ``path`` (created if absent), while held."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _advisory_lock(connection: Any, key: int) -> Iterator[None]:
+    """PostgreSQL's session advisory lock ``key`` on ``connection``, while held."""
+    import sqlalchemy
+
+    connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+    try:
+        yield
+    finally:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        connection.commit()
 
 
 def _rdb_storage(url: str, kwargs: dict):
@@ -238,22 +253,11 @@ def ask_lock(study: Any) -> Iterator[None]:
     backend = getattr(study._storage, "_backend", study._storage)
     url = getattr(backend, "url", "") if isinstance(backend, optuna.storages.RDBStorage) else ""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        with open(url.removeprefix("sqlite:///") + ".ask-lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with _file_lock(url.removeprefix("sqlite:///") + ".ask-lock"):
+            yield
     elif url.startswith("postgresql"):
-        import sqlalchemy
-
         key = zlib.crc32(f"search-ask:{study.study_name}".encode()) - 2**31  # a signed 32-bit key
-        with backend.engine.connect() as connection:
-            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            try:
-                yield
-            finally:
-                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-                connection.commit()
+        with backend.engine.connect() as connection, _advisory_lock(connection, key):
+            yield
     else:
         yield
