@@ -56,13 +56,16 @@ def _create_or_load(config: StudyConfig, space: Any, name: str, loc: Any, settin
     sampler = make_sampler("random" if config.sampler == "grid" else config.sampler, config.seed)
     pruner = make_pruner(config.pruner, epochs)
     fingerprint = space_fingerprint(space, settings)
+    if not existing:
+        try:
+            study = optuna.create_study(study_name=name, storage=ostorage, sampler=sampler, pruner=pruner, direction=direction)
+        except optuna.exceptions.DuplicatedStudyError:  # another process created it since: resume it
+            existing = True
     if existing:
         study = optuna.load_study(study_name=name, storage=ostorage, sampler=sampler, pruner=pruner)
         _check_resume(study, space, settings, fingerprint, config)
         if study.direction.name.lower() != direction:
             raise UsageError(f"Study {name!r} was created to {study.direction.name.lower()}, not {direction}.")
-    else:
-        study = optuna.create_study(study_name=name, storage=ostorage, sampler=sampler, pruner=pruner, direction=direction)
     attrs = {
         "space": space.name, "space_path": str(space.path), "space_sha256": space.source_hash,
         "space_fingerprint": fingerprint, "settings": settings, "fixed": fixed, "objective": space.objective,

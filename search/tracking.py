@@ -111,18 +111,7 @@ class Tracker(TrialListener):
     def __init__(self, tracking_uri: str, study_name: str, artifact_root: str | None = None) -> None:
         self.client = _client(tracking_uri)
         self.study_name = study_name
-        experiment = self.client.get_experiment_by_name(study_name)
-        if experiment is None:
-            # A tracking server stores (or proxies) artifacts itself, so workers on other
-            # machines can log them; a local store keeps them under the home folder.
-            remote = tracking_uri.startswith(("http://", "https://"))
-            location = f"{artifact_root.rstrip('/')}/{study_name}" if artifact_root and not remote else None
-            # MLflow 3's UI opens an experiment in its GenAI view unless told it holds model training runs.
-            self.experiment_id = self.client.create_experiment(
-                study_name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: "custom_model_development"}
-            )
-        else:
-            self.experiment_id = experiment.experiment_id
+        self.experiment_id = self._experiment(tracking_uri, study_name, artifact_root)
         self.parent_run_id: str | None = None
         self.artifact_errors = 0
         self._runs: dict[str, str] = {}  # KT trial id -> MLflow run id of its current attempt
@@ -130,6 +119,27 @@ class Tracker(TrialListener):
         self._buffered: dict[str, list[Any]] = {}  # run id -> metrics not written yet (see epoch_ended)
         self._tags: dict[str, dict[str, str]] = {}  # run id -> hook tags not written yet (see set_trial_tags)
         self._flushed: dict[str, float] = {}  # run id -> time.monotonic() of its last metrics write
+
+    def _experiment(self, tracking_uri: str, study_name: str, artifact_root: str | None) -> str:
+        """The id of the study's experiment, created if missing."""
+        from mlflow.exceptions import MlflowException
+
+        experiment = self.client.get_experiment_by_name(study_name)
+        if experiment is not None:
+            return experiment.experiment_id
+        # A tracking server stores (or proxies) artifacts itself, so workers on other
+        # machines can log them; a local store keeps them under the home folder.
+        remote = tracking_uri.startswith(("http://", "https://"))
+        location = f"{artifact_root.rstrip('/')}/{study_name}" if artifact_root and not remote else None
+        try:
+            # MLflow 3's UI opens an experiment in its GenAI view unless told it holds model training runs.
+            return self.client.create_experiment(
+                study_name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: "custom_model_development"}
+            )
+        except MlflowException as e:
+            if e.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return self.client.get_experiment_by_name(study_name).experiment_id  # another process created it since
 
     # -- the parent run ------------------------------------------------------------------
     def start_parent(self, params: dict[str, Any], run_name: str | None = None, role: str = "study") -> str:

@@ -217,6 +217,61 @@ def test_two_studies_started_together_on_a_fresh_home_both_run(space_path, tmp_p
         assert {r.info.status for r in runs} == {"FINISHED"}
 
 
+_RUN_AFTER_A_PAUSE = """
+import sys
+
+import optuna
+from mlflow import MlflowClient
+
+def pause_after(owner, name):  # after its first call, wait for a line on stdin
+    real = getattr(owner, name)
+    calls = []
+
+    def paused(*args, **kwargs):
+        result = real(*args, **kwargs)
+        if not calls:
+            calls.append(1)
+            print("checked", flush=True)
+            sys.stdin.readline()
+        return result
+
+    setattr(owner, name, paused)
+
+if sys.argv[1] == "study":  # has the study been created?
+    pause_after(optuna, "get_all_study_summaries")
+else:  # has the experiment been created?
+    pause_after(MlflowClient, "get_experiment_by_name")
+from search.cli import main
+
+sys.argv = ["search", "run", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("missing", ["study", "experiment"])
+def test_a_new_study_another_run_creates_after_the_check_is_resumed(missing, space_path, tmp_path):
+    """`search run` finds the study (or its MLflow experiment) missing; another `search run` of
+    the same study creates it and runs the budget meanwhile. The first resumes that study."""
+    args = [space_path("tiny"), "--study", "same", "--trials", "2", "--epochs", "1", "--pruner", "none"]
+    first = subprocess.Popen([sys.executable, "-c", _RUN_AFTER_A_PAUSE, missing, *args], env=_env(tmp_path),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert first.stdout.readline() == "checked\n"
+    other = subprocess.run([SEARCH, "run", *args], env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert other.returncode == 0, other.stderr[-3000:]
+    out, err = first.communicate("go\n", timeout=600)
+    assert first.returncode == 0, err[-3000:]
+    assert "study same: 2 complete, 0 pruned, 0 failed" in out
+
+    home = tmp_path / "home"
+    trials = optuna.load_study(study_name="same", storage=f"sqlite:///{home / 'optuna.db'}").trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    assert [e.name for e in client.search_experiments() if e.name == "same"] == ["same"]
+    runs = _trial_runs(f"sqlite:///{home / 'mlflow.db'}", "same")
+    assert sorted(r.data.tags["search.role"] for r in runs) == ["study", "study", "trial", "trial"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+
+
 def _standbys(parent_pid: int) -> list[int]:
     """The live `search standby` processes that `search run` process ``parent_pid`` started."""
     found = []
