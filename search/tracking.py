@@ -73,7 +73,8 @@ def _client(tracking_uri: str, registry: bool = False):
     """An ``MlflowClient`` on ``tracking_uri`` (and its model registry with ``registry``).
 
     On a database store MLflow creates its tables on first use; two processes doing that at
-    once on a new store failed (two `search run`s started together on a fresh home: 3 of 3).
+    once on a new store collided (two `search run`s started together on a fresh home: one
+    of the two failed in 8 of 8 pairs).
     The first use happens here, under the same lock as Optuna's schema (see
     :func:`search.storage.schema_lock`). A local SQLite store is also put in WAL mode.
     """
