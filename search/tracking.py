@@ -65,34 +65,28 @@ def check_tracking(uri: str) -> None:
         ) from None
 
 
-# Database tracking URIs whose tables this process has seen created (see _client).
-_PREPARED: set[str] = set()
-
-
 def _client(tracking_uri: str, registry: bool = False):
     """An ``MlflowClient`` on ``tracking_uri`` (and its model registry with ``registry``).
 
     On a database store MLflow creates its tables on first use; two processes doing that at
     once on a new store collided (two `search run`s started together on a fresh home: one
-    of the two failed in 8 of 8 pairs).
-    The first use happens here, under the same lock as Optuna's schema (see
-    :func:`search.storage.schema_lock`). A local SQLite store is also put in WAL mode.
+    of the two failed in 8 of 8 pairs). On the databases :func:`search.storage.schema_lock`
+    locks, the store is opened here under that lock. A local SQLite store is also put in
+    WAL mode.
     """
     from mlflow import MlflowClient
 
     from search.storage import schema_lock, sqlite_fast
 
+    kwargs = {"registry_uri": tracking_uri} if registry else {}
+    if not tracking_uri.startswith(("sqlite:///", "postgresql")):
+        return MlflowClient(tracking_uri=tracking_uri, **kwargs)
     if tracking_uri.startswith("sqlite:///"):
         # WAL: several local workers write here; before MLflow opens its first connection
         sqlite_fast(tracking_uri.removeprefix("sqlite:///"))
-    kwargs = {"registry_uri": tracking_uri} if registry else {}
-    scheme = tracking_uri.split(":", 1)[0].split("+", 1)[0]
-    if scheme not in ("sqlite", "postgresql", "mysql", "mssql") or tracking_uri in _PREPARED:
-        return MlflowClient(tracking_uri=tracking_uri, **kwargs)
     with schema_lock(tracking_uri):
         client = MlflowClient(tracking_uri=tracking_uri, **kwargs)  # opens the store
-        client.search_experiments(max_results=1)  # and it exists, whatever MLflow opens lazily
-    _PREPARED.add(tracking_uri)
+        client.search_experiments(max_results=1)  # and its tables exist, whatever MLflow opens lazily
     return client
 
 

@@ -217,22 +217,30 @@ def test_two_studies_started_together_on_a_fresh_home_both_run(space_path, tmp_p
         assert {r.info.status for r in runs} == {"FINISHED"}
 
 
-_RUN_AFTER_A_PAUSE = """
+# Child-process scaffolding: the first call of `pause()` prints "checked" and waits for a
+# line on stdin, while the test makes another process act in between.
+_PAUSE_ONCE = """
 import sys
 
+_paused = []
+
+def pause(*args, **kwargs):
+    if not _paused:
+        _paused.append(True)
+        print("checked", flush=True)
+        sys.stdin.readline()
+"""
+
+_RUN_AFTER_A_PAUSE = _PAUSE_ONCE + """
 import optuna
 from mlflow import MlflowClient
 
-def pause_after(owner, name):  # after its first call, wait for a line on stdin
+def pause_after(owner, name):  # after its first call
     real = getattr(owner, name)
-    calls = []
 
     def paused(*args, **kwargs):
         result = real(*args, **kwargs)
-        if not calls:
-            calls.append(1)
-            print("checked", flush=True)
-            sys.stdin.readline()
+        pause()
         return result
 
     setattr(owner, name, paused)
@@ -381,21 +389,13 @@ def test_workers_starting_together_on_an_empty_database_all_open_it(kind, pg, tm
     assert len(lines) == 4 * 16
 
 
-_OPEN_AFTER_A_PAUSE = """
-import sys
+_OPEN_AFTER_A_PAUSE = _PAUSE_ONCE + """
 import sqlalchemy
 from optuna.storages._rdb import models
 from search.storage import open_storage
 
-paused = []
-
-def pause(*args, **kwargs):  # the tables were found missing; nothing is created yet
-    if not paused:
-        paused.append(True)
-        print("checked", flush=True)
-        sys.stdin.readline()
-
-# First among the listeners: the others create Optuna's enum types.
+# The tables were found missing; nothing is created yet. First among the listeners: the
+# others create Optuna's enum types.
 sqlalchemy.event.listen(models.BaseModel.metadata, "before_create", pause, insert=True)
 
 open_storage(sys.argv[1])
