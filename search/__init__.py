@@ -23,11 +23,11 @@ __version__ = "0.1.0"
 
 # Public name -> module that defines it; loaded on first access (PEP 562).
 _LAZY = {
-    "OptunaOracle": "search.oracle",
-    "Tuner": "search.tuner",
-    "run_study": "search.study",
-    "StudyConfig": "search.config",
-    "load_space": "search.spaces",
+    "OptunaOracle": "search.engine.oracle",
+    "Tuner": "search.engine.tuner",
+    "run_study": "search.study.run",
+    "StudyConfig": "search.study.config",
+    "load_space": "search.space.loader",
     "SearchError": "search.errors",
 }
 _SUBMODULES = ("layers", "losses", "initializers", "metrics")

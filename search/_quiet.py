@@ -7,10 +7,10 @@ are discovered (on a machine without a GPU driver, cuInit logs an error line). A
 is re-raised with the real stderr back in place.
 
 The imports run with Python's cyclic garbage collector off, and what they created is then
-frozen (:func:`imports_without_gc`): importing TensorFlow and MLflow creates ~650,000
-long-lived objects, and the full collections that creating them set off, each scanning all
-of them, took 0.9 s of a 3.9 s import on 2 cores; later full collections (Keras's
-``clear_session``, the first trial's) skip them too.
+frozen (:func:`imports_without_gc`): importing TensorFlow and MLflow creates hundreds of
+thousands of long-lived objects, and the full collections that creating them sets off
+would each scan all of them (a quarter of the import's time, ``tests/perf/README.md``);
+later full collections (Keras's ``clear_session``, the first trial's) skip them too.
 """
 
 from __future__ import annotations

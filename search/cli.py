@@ -13,11 +13,14 @@ import os
 import signal
 import sys
 from enum import Enum
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from search.errors import SearchError
+
+if TYPE_CHECKING:
+    from search.records.summary import StudyResult
 
 app = typer.Typer(
     name="search",
@@ -67,7 +70,7 @@ def run(
 ) -> None:
     """Run (or resume) a study of SPACE; every trial is logged to MLflow."""
     from search._quiet import quiet_imports
-    from search.config import StudyConfig, parse_sets
+    from search.study.config import StudyConfig, parse_sets
 
     config = StudyConfig(
         space=space, study=study, trials=trials, timeout=timeout, epochs=epochs, sampler=sampler,
@@ -76,7 +79,7 @@ def run(
     )
     local = None
     if config.workers > 1:  # the other workers import TensorFlow while this process does
-        from search.parallel import LocalWorkers
+        from search.study.workers import LocalWorkers
 
         local = LocalWorkers(config.workers)
     with _interruptible():
@@ -86,7 +89,7 @@ def run(
             if local is not None:
                 local.stop()
             raise
-        from search.study import run_study
+        from search.study.run import run_study
 
         result = run_study(config, local)
     _print_result(result)
@@ -103,7 +106,7 @@ def _interruptible():
         raise Interrupted("interrupted; running trials were marked FAIL and their runs closed.") from None
 
 
-def _print_result(result) -> None:
+def _print_result(result: StudyResult) -> None:
     from search.errors import StudyFailedError
 
     best = "-" if result.best_value is None else f"{result.best_value:.6g} (trial {result.best_trial})"
@@ -126,27 +129,13 @@ def trials(
 ) -> None:
     """List a study's trials: number, state, value, params, duration, MLflow run id."""
     from search import storage as storage_mod
-    from search.results import open_study, trials_frame, trials_records
+    from search.records.failures import render_failures
+    from search.records.studies import open_study
+    from search.records.table import render_trials
 
     the_study = open_study(study, storage_mod.resolve(home, storage))
-    if failures:
-        from search.failures import render_failures
-
-        typer.echo(render_failures(the_study, format.value), nl=False)
-        return
-    if format is TableFormat.json:
-        typer.echo(json.dumps(trials_records(the_study), indent=2, default=str))
-        return
-    frame = trials_frame(the_study)
-    if format is TableFormat.csv:
-        frame = frame.assign(params=frame["params"].map(json.dumps))
-        typer.echo(frame.to_csv(index=False), nl=False)
-    else:
-        import pandas as pd
-
-        with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200,
-                               "display.max_colwidth", 80):
-            typer.echo(frame.drop(columns=["kt_trial_id"]).to_string(index=False))
+    render = render_failures if failures else render_trials
+    typer.echo(render(the_study, format.value), nl=False)
 
 
 @app.command()
@@ -158,37 +147,22 @@ def best(
 ) -> None:
     """Show the best completed trial of a study (pruned trials never count)."""
     from search import storage as storage_mod
-    from search.results import best as best_trial
-    from search.results import open_study
+    from search.records.studies import open_study
+    from search.records.table import render_best
 
-    result = best_trial(open_study(study, storage_mod.resolve(home, storage)))
-    if format is BestFormat.json:
-        typer.echo(json.dumps(result, indent=2, default=str))
-        return
-    for key in ("study", "trial", "objective", "direction", "value", "mlflow_run_id"):
-        typer.echo(f"{key:<14}{result[key]}")
-    for key, value in result["params"].items():
-        typer.echo(f"  {key:<24}{value}")
+    typer.echo(render_best(open_study(study, storage_mod.resolve(home, storage)), format.value), nl=False)
 
 
 @app.command()
 def spaces() -> None:
     """List the shipped spaces with their hyperparameters and settings."""
     from search._quiet import quiet_imports
-    from search.sets import declared_space, describe_hp
-    from search.spaces import list_spaces, load_space
+    from search.space.loader import list_spaces, load_space
+    from search.space.sets import describe_space
 
     quiet_imports()
     for name in list_spaces():
-        space = load_space(name)
-        doc = (space.module.__doc__ or "").strip().splitlines()
-        typer.echo(f"{name}: {doc[0] if doc else ''}")
-        typer.echo(f"  objective {space.objective} ({space.direction}), epochs {space.epochs}")
-        for key, values in space.settings.items():
-            typer.echo(f"  setting {key}: {' | '.join(map(str, values))} (default {values[0]})")
-        for hp in declared_space(space, space.default_settings()).space:
-            if hp.name not in space.settings:
-                typer.echo(f"  {describe_hp(hp)}")
+        typer.echo("\n".join(describe_space(load_space(name))))
 
 
 @app.command()
@@ -217,7 +191,7 @@ def standby(
     having written nothing). ``--for-pid`` only names the parent in the process list.
     """
     from search._quiet import imports_without_gc, quiet_imports
-    from search.worker import warm_imports
+    from search.study.worker import warm_imports
 
     quiet_imports()
     with imports_without_gc():
@@ -227,9 +201,9 @@ def standby(
         _work(**json.loads(line))
 
 
-def _work(**options) -> None:
+def _work(**options: Any) -> None:
     from search._quiet import quiet_imports
-    from search.worker import run_worker
+    from search.study.worker import run_worker
 
     with _interruptible():
         quiet_imports()
@@ -245,7 +219,7 @@ def reconcile(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Repair what a crash left: stale RUNNING trials, RUNNING MLflow runs, KerasTuner's retry state."""
-    from search.reconcile import reconcile as repair
+    from search.study.reconcile import reconcile as repair
 
     changes = repair(study, home=home, storage=storage, tracking_uri=tracking_uri)
     for line in changes or ["nothing to repair"]:
@@ -281,8 +255,8 @@ def baseline(
 ) -> None:
     """Compute SPACE's baselines on the study's own split (or folds) and log them beside its trials."""
     from search._quiet import quiet_imports
-    from search.baselines import BaselineConfig, report_dict, report_table, run_baselines
-    from search.config import parse_sets
+    from search.baseline import BaselineConfig, report_dict, report_table, run_baselines
+    from search.study.config import parse_sets
 
     quiet_imports()
     config = BaselineConfig(
@@ -318,17 +292,7 @@ def export(
     quiet_imports()
     result = export_trial(study, out, format, trial, register, home=home, storage=storage,
                           tracking_uri=tracking_uri, notify=lambda line: typer.echo(line, err=True))
-    m = result.manifest
-    v = m["verification"]
-    typer.echo(f"exported trial {m['trial']} of {m['study']} ({m['objective']}={m['value']}) as {format}: {result.path}")
-    typer.echo(f"weights from {m['weights']['source']} ({m['weights']['location']}); verified in a fresh process: "
-               f"max abs diff {v['max_abs_diff']:.3g} on {v['probe_rows']} rows (atol {v['atol']:g}, rtol {v['rtol']:g})")
-    if "mlflow" in m:
-        typer.echo(f"mlflow model {m['mlflow']['model_uri']} on run {m['mlflow']['run_id']}")
-        if "registered" in m["mlflow"]:
-            r = m["mlflow"]["registered"]
-            typer.echo(f"registered {r['name']} version {r['version']} ({r['uri']})")
-    typer.echo(f"manifest {result.manifest_path}")
+    typer.echo("\n".join(result.lines()))
 
 
 @app.command()
@@ -352,7 +316,7 @@ def compare(
     from search.compare import CompareConfig, compare as run_compare
     from search.compare._config import parse_methods
     from search.compare._table import format_table
-    from search.config import parse_sets
+    from search.study.config import parse_sets
 
     config = CompareConfig(
         space=space, methods=parse_methods(samplers), budget_trials=budget_trials, budget_seconds=budget_seconds,
@@ -396,10 +360,10 @@ def console() -> None:
     """The ``search`` console script: :func:`main`, then a quick exit.
 
     Once TensorFlow is loaded, Python's own shutdown (finalizing TensorFlow's and Keras's
-    objects) takes 1.5-2 s on 2 CPU cores after the work is done: every ``search run``
-    (and every ``--workers`` worker, which its parent waits for) paid it. Here the exit
-    handlers run, the output is flushed and the process ends without that finalization;
-    every store write has been committed and every file closed by then.
+    objects) takes seconds after the work is done, which every ``search run`` (and every
+    ``--workers`` worker, which its parent waits for) would pay. Here the exit handlers
+    run, the output is flushed and the process ends without that finalization; every store
+    write has been committed and every file closed by then (``tests/perf/README.md``).
     """
     try:
         main()

@@ -14,9 +14,12 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from search.errors import StorageError
+
+if TYPE_CHECKING:
+    import optuna
 
 HOME_ENV = "SEARCH_HOME"
 STORAGE_ENV = "SEARCH_STORAGE"
@@ -92,10 +95,10 @@ def sqlite_fast(path: str | Path) -> None:
 
     WAL (persistent, in the file): readers never block the writer, so several local
     workers share the stores. SQLite's default ``synchronous=FULL`` syncs the log to disk
-    at every commit: an Optuna report took 0.83 ms, and 0.47 ms with NORMAL
-    (``tests/perf/epoch_costs.py``). In WAL mode NORMAL keeps the database consistent after
-    a crash of the process or the machine; a power cut may lose the last commits, which
-    for a study is the trials that were running.
+    at every commit, a cost every epoch's report pays (``tests/perf/epoch_costs.py``). In
+    WAL mode NORMAL keeps the database consistent after a crash of the process or the
+    machine; a power cut may lose the last commits, which for a study is the trials that
+    were running.
     """
     import sqlalchemy
 
@@ -127,9 +130,7 @@ def schema_lock(url: str, connect_args: dict | None = None) -> Iterator[None]:
     database at ``url``.
 
     Processes started together on an empty database otherwise race in ``CREATE TABLE`` (and
-    MLflow's migrations) and some fail with "already exists": 4 processes opening 30 empty
-    Optuna databases at once failed 3 of 120 opens on PostgreSQL, 81 of 120 on SQLite; two
-    `search run`s on a fresh home failed one of the two in 8 of 8 pairs. SQLite: an
+    MLflow's migrations), and all but one may fail with "already exists". SQLite: an
     exclusive ``flock`` on a file beside the database (when its folder exists);
     PostgreSQL: an advisory lock. Other databases are not locked.
     """
@@ -238,7 +239,7 @@ def open_storage(url: str, heartbeat: tuple[int, int] | None = None):
 
 
 @contextlib.contextmanager
-def ask_lock(study: Any) -> Iterator[None]:
+def ask_lock(study: optuna.Study) -> Iterator[None]:
     """Holds a lock on ``study`` shared by every process on its storage, while held.
 
     Checking the budget and asking Optuna for a trial are two steps; two workers doing

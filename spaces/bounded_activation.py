@@ -6,7 +6,7 @@ bias, 'same') → activation → ``AveragePooling2D(5, strides=2, 'same')`` →
 ``tanh``, :class:`search.layers.Truncation` (gradient mode exact, straight-through or a
 trainable PACT threshold; initial T) and the trainable :class:`search.layers.Bump`
 (initial σ; one σ shared by every channel or one per channel). The split is the fixed
-stratified 5-fold split of :mod:`search.datasets` (``--set fold=0`` by default).
+stratified 5-fold split of :mod:`search.space.datasets` (``--set fold=0`` by default).
 
 ``BoundedParamsHook`` logs σ (mean, min and max over channels) and T every epoch, their
 change from the initial value, and tags whether they moved and whether a loss was NaN.
@@ -18,9 +18,7 @@ import math
 
 import numpy as np
 
-from search import datasets
-from search.data import fit_arrays
-from search.hooks import TrialContext, TrialHook
+from search.space import TrialContext, TrialHook, datasets, fit_arrays
 
 OBJECTIVE = ("val_accuracy", "max")
 EPOCHS = 20
@@ -81,7 +79,7 @@ def build(hp):
 
 
 def fit(hp, model, *args, **kwargs):
-    # model.fit on the arrays, with one tf.data iterator per fit (see search.data.fit_arrays)
+    # model.fit on the arrays, with one tf.data iterator per fit (see search.space.fit_arrays)
     return fit_arrays(model, *args, batch_size=hp.get("batch_size"), **kwargs)
 
 

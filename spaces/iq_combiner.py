@@ -32,8 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from search.data import fit_arrays
-from search.hooks import TrialContext, TrialHook
+from search.space import TrialContext, TrialHook, fit_arrays
 
 KERNEL_SIZE = 64
 LENGTH = 512
@@ -176,7 +175,7 @@ def build(hp):
 
 
 def fit(hp, model, *args, **kwargs):
-    # model.fit on the arrays, with one tf.data iterator per fit (see search.data.fit_arrays)
+    # model.fit on the arrays, with one tf.data iterator per fit (see search.space.fit_arrays)
     return fit_arrays(model, *args, batch_size=hp.get("batch_size"), **kwargs)
 
 
@@ -274,7 +273,7 @@ def baselines(seed: int, epochs: int = EPOCHS, target: str = "atan2", n_train: i
     not trained: the floor a search can reach. ``true_kernel_plus_1e-4``: the seed's
     second experiment, the window plus 1e-4 on every tap, trained like ``seed_config``.
     """
-    from search.baselines import Baseline, evaluate, train
+    from search.space import Baseline, evaluate, train
 
     data = load_data(seed, target, n_train)
     base = {"target": target, "n_train": n_train, "combiner": target, **SEED_CONFIG}
@@ -301,7 +300,7 @@ def plots(model, data, hp):
     rescaled to the window's norm; the legend gives the uncentred cosine and the
     norm ratio it had before rescaling.
     """
-    from search.plots import line_plot
+    from search.space import line_plot
 
     window = true_kernel()
     series = []

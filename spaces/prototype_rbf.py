@@ -1,7 +1,7 @@
 """Seeds 003/004: class scores from kernels over prototypes (KernelDistance), on a scikit-learn set.
 
 ``--set dataset=digits|iris|wine|breast_cancer`` (scikit-learn's bundled copies). The
-split is fixed (:mod:`search.datasets`): stratified 5-fold with ``random_state=0``; the
+split is fixed (:mod:`search.space.datasets`): stratified 5-fold with ``random_state=0``; the
 study trains on four fifths and validates on fold ``--set fold=0`` (the default), with
 features standardised on the training part only. ``search baseline prototype_rbf --cv``
 repeats the comparison on all five folds.
@@ -25,8 +25,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from search import datasets
-from search.data import fit_arrays
+from search.space import datasets, fit_arrays
 
 OBJECTIVE = ("val_accuracy", "max")
 EPOCHS = 30
@@ -131,7 +130,7 @@ def build(hp):
 
 
 def fit(hp, model, *args, **kwargs):
-    # model.fit on the arrays, with one tf.data iterator per fit (see search.data.fit_arrays)
+    # model.fit on the arrays, with one tf.data iterator per fit (see search.space.fit_arrays)
     return fit_arrays(model, *args, batch_size=hp.get("batch_size"), **kwargs)
 
 
@@ -156,7 +155,7 @@ def baselines(seed: int, dataset: str = "digits", fold: int = 0):
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    from search.baselines import Baseline
+    from search.space import Baseline
 
     (x, y), (x_val, y_val) = datasets.split(dataset, fold, scaled=False)
     inner = StratifiedKFold(5, shuffle=True, random_state=seed)

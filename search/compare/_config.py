@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from search.errors import UsageError
-from search.samplers import PRUNER_NAMES
+from search.engine.samplers import PRUNER_NAMES
 
 # Optuna samplers run through the project's oracle and tuner (with the pruner);
 # KerasTuner's own tuners run stock, on the same hypermodel, data, epochs and seeds.

@@ -10,11 +10,20 @@ measured separately (``tests/perf/harness_overhead.py``). KerasTuner's tuners ru
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import keras
+    import keras_tuner
+    from keras_tuner.engine.trial import Trial
+
+    from search.space import Data, Space
 
 MAX_CONSECUTIVE_FAILURES = 10  # as `search run`: a method stops after 10 failed trials in a row
 
@@ -44,6 +53,20 @@ class Trace:
         return sum(p.epochs for p in self.points)
 
 
+def _better(direction: str) -> Callable[[float, float], bool]:
+    return (lambda a, b: a < b) if direction == "min" else (lambda a, b: a > b)
+
+
+def best_so_far(trace: Trace, direction: str) -> list[float | None]:
+    """The best COMPLETE value after each finished trial (None before the first)."""
+    better, best, out = _better(direction), None, []
+    for p in trace.points:
+        if p.value is not None and math.isfinite(p.value) and (best is None or better(p.value, best)):
+            best = p.value
+        out.append(best)
+    return out
+
+
 class _BudgetReached(Exception):
     """Raised between trials when the method's budget is spent."""
 
@@ -64,18 +87,18 @@ class _Recording:
             raise _BudgetReached
         super().pre_create_trial()
 
-    def run_trial(self, trial: Any, *args: Any, **kwargs: Any) -> Any:
+    def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
         import keras
 
         keras.utils.set_random_seed(self._trace.seed + len(self._trace.points))
         self._epochs_now = 0
         return super().run_trial(trial, *args, **kwargs)
 
-    def on_epoch_end(self, trial: Any, model: Any, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, trial: Trial, model: keras.Model, epoch: int, logs: dict | None = None) -> None:
         self._epochs_now += 1
         super().on_epoch_end(trial, model, epoch, logs)
 
-    def on_trial_end(self, trial: Any) -> None:
+    def on_trial_end(self, trial: Trial) -> None:
         super().on_trial_end(trial)
         state = trial.status.name if hasattr(trial.status, "name") else str(trial.status)
         pruned = getattr(self.oracle, "pruned_reason", lambda _: None)(trial.trial_id)
@@ -89,7 +112,7 @@ class _Recording:
 def _tuner_class(method: str) -> type:
     import keras_tuner
 
-    from search.tuner import LeanSearch, Tuner
+    from search.engine.tuner import LeanSearch, Tuner
 
     base = {
         "kt-random": keras_tuner.RandomSearch,
@@ -102,7 +125,7 @@ def _tuner_class(method: str) -> type:
     return type(f"Recording{base.__name__}", bases, {})
 
 
-def _tuner_kwargs(method: str, objective: Any, hp: Any, trials: int | None, seconds: float | None, seed: int,
+def _tuner_kwargs(method: str, objective: keras_tuner.Objective, hp: keras_tuner.HyperParameters, trials: int | None, seconds: float | None, seed: int,
                   epochs: int, pruner: str, workdir: Path) -> dict[str, Any]:
     if method == "kt-hyperband":
         # Hyperband iterations repeat until the budget stops it, like the other methods.
@@ -113,8 +136,8 @@ def _tuner_kwargs(method: str, objective: Any, hp: Any, trials: int | None, seco
         # KerasTuner needs a trial cap; a time budget stops it between trials instead.
         return {"objective": objective, "max_trials": trials or 10**6, "seed": seed, "hyperparameters": hp,
                 "max_consecutive_failed_trials": MAX_CONSECUTIVE_FAILURES}
-    from search.oracle import OptunaOracle
-    from search.samplers import make_pruner, make_sampler
+    from search.engine.oracle import OptunaOracle
+    from search.engine.samplers import make_pruner, make_sampler
 
     oracle = OptunaOracle(
         objective=objective, max_trials=trials, storage=f"sqlite:///{workdir / 'optuna.db'}",
@@ -124,15 +147,15 @@ def _tuner_kwargs(method: str, objective: Any, hp: Any, trials: int | None, seco
     return {"oracle": oracle}
 
 
-def warm_up(space: Any, hp: Any, data: Any) -> None:
+def warm_up(space: Space, hp: keras_tuner.HyperParameters, data: Data) -> None:
     """One untimed epoch of the default model, so no method pays TensorFlow's one-time start-up."""
     model = space.hypermodel().build(hp.copy())
     kwargs = data.fit_kwargs()
     model.fit(kwargs["x"], kwargs["y"], epochs=1, verbose=0)
 
 
-def run_method(method: str, repeat: int, seed: int, *, space: Any, hp: Any, data: Any, epochs: int,
-               trials: int | None, seconds: float | None, pruner: str, workdir: Path) -> Trace:
+def run_method(method: str, repeat: int, seed: int, *, space: Space, hp: keras_tuner.HyperParameters, data: Data,
+               epochs: int, trials: int | None, seconds: float | None, pruner: str, workdir: Path) -> Trace:
     """Runs ``method`` until its budget on ``space`` and returns its trace."""
     import keras_tuner
 

@@ -7,20 +7,27 @@ import json
 import math
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from search.compare._methods import best_so_far
+from search.records import keys
+from search.tracking.tracker import Tracker
+
+if TYPE_CHECKING:
+    from search.compare._config import CompareConfig
+    from search.compare._run import CompareResult, MethodResult
+    from search.storage import Location
 
 PLOT_NAME = "best_so_far_vs_time.png"
 TRACES_NAME = "compare.json"
 
 
-def plot_best_so_far(result: Any, path: Path) -> Path:
+def plot_best_so_far(result: CompareResult, path: Path) -> Path:
     """Best-so-far value against seconds, one step line per method and repeat, the target dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from search.compare._run import best_so_far
 
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -55,7 +62,7 @@ def plot_best_so_far(result: Any, path: Path) -> Path:
     return path
 
 
-def _method_metrics(m: Any) -> dict[str, float]:
+def _method_metrics(m: MethodResult) -> dict[str, float]:
     out = {"epochs": m.epochs, "trials": m.trials, "seconds": m.seconds, "reached": m.reached}
     for key in ("best_value", "time_to_target", "trials_to_target", "epochs_to_target"):
         if getattr(m, key) is not None:
@@ -63,19 +70,17 @@ def _method_metrics(m: Any) -> dict[str, float]:
     return out
 
 
-def log_comparison(result: Any, config: Any, loc: Any, settings: dict[str, Any]) -> Any:
+def log_comparison(result: CompareResult, config: CompareConfig, loc: Location,
+                   settings: dict[str, Any]) -> CompareResult:
     """Logs the parent run (settings, plot, traces) and one child run per method; returns the result with run ids."""
-    from search.compare._run import best_so_far
-    from search.tracking import Tracker
-
     tracker = Tracker(loc.tracking_uri, result.experiment, loc.artifact_root)
     params = {
         "space": result.space, "samplers": ",".join(config.methods), "budget_trials": config.trials,
         "budget_seconds": config.budget_seconds, "repeats": config.repeats, "target": config.target,
         "epochs": result.epochs, "pruner": config.pruner, "seed": config.seed, "objective": result.objective,
-        "direction": result.direction, **{f"setting.{k}": v for k, v in settings.items()},
+        "direction": result.direction, **keys.setting_params(settings),
     }
-    tracker.start_parent(params, run_name=f"{result.experiment}-{_stamp()}", role="compare")
+    tracker.start_parent(params, run_name=f"{result.experiment}-{_stamp()}", role=keys.ROLE_COMPARE)
     status = "FAILED"
     try:
         methods = []
@@ -87,7 +92,7 @@ def log_comparison(result: Any, config: Any, loc: Any, settings: dict[str, Any])
                 series[f"seconds_r{t.repeat}"] = [(i, p.seconds) for i, p in enumerate(t.points)]
             run_id = tracker.log_child_run(
                 run_name=m.method, params={"method": m.method, **params}, metrics=_method_metrics(m),
-                series=series, role="compare-method",
+                series=series, role=keys.ROLE_COMPARE_METHOD,
             )
             methods.append(dataclasses.replace(m, run_id=run_id))
         result = dataclasses.replace(result, methods=methods, parent_run_id=tracker.parent_run_id)

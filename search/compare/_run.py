@@ -10,8 +10,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search import storage as storage_mod
 from search.compare._config import CompareConfig
-from search.compare._methods import Trace, run_method, warm_up
+from search.compare._methods import Trace, best_so_far, run_method, warm_up
+from search.compare._report import log_comparison
+from search.space.data import load_data
+from search.space.loader import load_space
+from search.space.sets import fixed_space, resolve_sets
+from search.tracking.client import check_tracking
 
 
 @dataclass(frozen=True)
@@ -51,20 +57,6 @@ class CompareResult:
         out = asdict(self)
         out["traces"] = [asdict(t) for t in self.traces]
         return out
-
-
-def _better(direction: str) -> Callable[[float, float], bool]:
-    return (lambda a, b: a < b) if direction == "min" else (lambda a, b: a > b)
-
-
-def best_so_far(trace: Trace, direction: str) -> list[float | None]:
-    """The best COMPLETE value after each finished trial (None before the first)."""
-    better, best, out = _better(direction), None, []
-    for p in trace.points:
-        if p.value is not None and math.isfinite(p.value) and (best is None or better(p.value, best)):
-            best = p.value
-        out.append(best)
-    return out
 
 
 def _reached(trace: Trace, direction: str, target: float | None) -> tuple[float, float, float] | None:
@@ -116,13 +108,6 @@ def compare(config: CompareConfig, notify: Callable[[str], None] | None = None) 
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from search import storage as storage_mod
-    from search.compare._report import log_comparison
-    from search.data import load_data
-    from search.sets import fixed_space, resolve_sets
-    from search.spaces import load_space
-    from search.tracking import check_tracking
-
     space = load_space(config.space)
     settings, fixed = resolve_sets(space, config.sets)
     space = space.with_settings(settings)

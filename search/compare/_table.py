@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from search.compare._run import CompareResult
 
 
 def _fmt(value: float | None, spec: str = ".4g") -> str:
     return "-" if value is None else format(value, spec)
 
 
-def format_table(result: Any) -> str:
+def format_table(result: CompareResult) -> str:
     """One row per method: medians over the repeats, then where MLflow holds the runs."""
     target = "-" if result.target is None else f"{result.target:g}"
     head = ("method", f"best {result.objective}", "reached", "s to target", "trials to target",

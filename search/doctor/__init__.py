@@ -4,11 +4,11 @@
   non-finite on one batch, named with its layer, before each trial trains;
 - :class:`NumericsSentinelHook`: a NaN/inf loss or metric fails the trial at that
   epoch with the reason and the layer where it started (:class:`NumericsError`);
-- :class:`TrainingEventsHook`: divergence and jump events with their epoch;
-- :class:`FailureAwareTPESampler`: TPE that learns from NaN-failed trials.
+- :class:`TrainingEventsHook`: divergence and jump events with their epoch.
 
-Everything is recorded on the trial's Optuna user attributes and MLflow tags
-(names in :mod:`search.doctor._record`).
+Everything is recorded on the trial's Optuna user attributes and MLflow tags (names in
+:mod:`search.records.keys`). A numerics failure also violates the trial's ``finite``
+constraint, which :class:`search.engine.FailureAwareTPESampler` (the default ``tpe``) learns from.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ _LAZY = {
     "audit_gradients": "search.doctor._gradients",
     "NumericsError": "search.doctor._numerics",
     "NumericsSentinelHook": "search.doctor._numerics",
-    "FailureAwareTPESampler": "search.doctor._steer",
 }
 
 __all__ = list(_LAZY)

@@ -18,13 +18,12 @@ list of ``{"event", "epoch", "detail"}`` (epochs count from 1, as Keras prints t
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import keras
 import numpy as np
 
 from search.doctor import _record as rec
-from search.hooks import TrialContext, TrialHook
+from search.engine.hooks import TrialContext, TrialHook
 
 DIVERGENCE_FACTOR = 10.0
 JUMP_DISTANCE = 0.1

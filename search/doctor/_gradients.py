@@ -14,7 +14,8 @@ from typing import Any
 import keras
 
 from search.doctor import _record as rec
-from search.hooks import TrialContext, TrialHook
+from search.records import keys
+from search.engine.hooks import TrialContext, TrialHook
 
 
 @dataclass
@@ -38,7 +39,7 @@ class GradientReport:
         return ", ".join(parts) or "ok"
 
 
-def loss_and_gradients(model: Any, x: Any, y: Any, training: bool = True) -> tuple[Any, Any, list[Any]]:
+def loss_and_gradients(model: keras.Model, x: Any, y: Any, training: bool = True) -> tuple[Any, Any, list[Any]]:
     """``(y_pred, loss, gradients)`` of the model's compiled loss on one batch (TensorFlow)."""
     import tensorflow as tf
 
@@ -52,7 +53,7 @@ def loss_and_gradients(model: Any, x: Any, y: Any, training: bool = True) -> tup
     return y_pred, loss, tape.gradient(loss, variables)
 
 
-def audit_gradients(model: Any, x: Any, y: Any) -> GradientReport:
+def audit_gradients(model: keras.Model, x: Any, y: Any) -> GradientReport:
     """Audits the gradient of every trainable variable of ``model`` on the batch ``(x, y)``."""
     import tensorflow as tf
 
@@ -91,12 +92,12 @@ class _AuditCallback(keras.callbacks.Callback):
             report = audit_gradients(self.model, rec.first_batch(x, n), rec.first_batch(y, n))
         except Exception as e:  # the audit must never fail a trial
             return self._record_skip(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300])
-        attrs = {rec.ATTR_AUDIT: report.summary()}
-        tags = {rec.TAG_AUDIT: report.summary()}
+        attrs = {keys.GRADIENT_AUDIT: report.summary()}
+        tags = {keys.TAG_GRADIENT_AUDIT: report.summary()}
         for attr, tag, found in (
-            (rec.ATTR_NO_GRADIENT, rec.TAG_NO_GRADIENT, report.no_gradient),
-            (rec.ATTR_ZERO_GRADIENT, rec.TAG_ZERO_GRADIENT, report.zero_gradient),
-            (rec.ATTR_NONFINITE_GRADIENT, rec.TAG_NONFINITE_GRADIENT, report.nonfinite_gradient),
+            (keys.NO_GRADIENT, keys.TAG_NO_GRADIENT, report.no_gradient),
+            (keys.ZERO_GRADIENT, keys.TAG_ZERO_GRADIENT, report.zero_gradient),
+            (keys.NONFINITE_GRADIENT, keys.TAG_NONFINITE_GRADIENT, report.nonfinite_gradient),
         ):
             if found:
                 attrs[attr] = found
@@ -104,7 +105,7 @@ class _AuditCallback(keras.callbacks.Callback):
         rec.record(self.context, attrs, tags)
 
     def _record_skip(self, why: str) -> None:
-        rec.record(self.context, {rec.ATTR_AUDIT: f"skipped: {why}"}, {rec.TAG_AUDIT: f"skipped: {why}"})
+        rec.record(self.context, {keys.GRADIENT_AUDIT: f"skipped: {why}"}, {keys.TAG_GRADIENT_AUDIT: f"skipped: {why}"})
 
 
 class GradientAuditHook(TrialHook):

@@ -25,7 +25,8 @@ import keras
 import keras_tuner
 
 from search.doctor import _record as rec
-from search.hooks import TrialContext, TrialHook
+from search.records import keys
+from search.engine.hooks import TrialContext, TrialHook
 
 # Replay at most this many batches when tracing a non-finite value to its layer.
 MAX_REPLAY_BATCHES = 256
@@ -43,7 +44,7 @@ def _all_finite(tensor: Any) -> bool:
     return bool(tf.reduce_all(tf.math.is_finite(tf.cast(tf.convert_to_tensor(tensor), "float32"))))
 
 
-def _layer_outputs_model(model: Any) -> tuple[Any, list[Any]] | None:
+def _layer_outputs_model(model: keras.Model) -> tuple[Any, list[Any]] | None:
     """A functional model returning every layer's output, with those layers (None if not functional)."""
     try:
         layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
@@ -53,7 +54,7 @@ def _layer_outputs_model(model: Any) -> tuple[Any, list[Any]] | None:
         return None
 
 
-def first_nonfinite_output(model: Any, x: Any) -> str | None:
+def first_nonfinite_output(model: keras.Model, x: Any) -> str | None:
     """``output of layer 'name' (Class)`` for the first layer whose output is non-finite on ``x``."""
     probe = _layer_outputs_model(model)
     if probe is None:
@@ -70,7 +71,7 @@ def first_nonfinite_output(model: Any, x: Any) -> str | None:
     return None
 
 
-def first_nonfinite_gradient(model: Any, grads: list[Any]) -> str | None:
+def first_nonfinite_gradient(model: keras.Model, grads: list[Any]) -> str | None:
     """The variable nearest the output whose gradient is non-finite (where back-propagation went bad)."""
     owners = rec.variable_owners(model)
     bad = [v for v, g in zip(model.trainable_variables, grads) if g is not None and not _all_finite(g)]
@@ -80,12 +81,12 @@ def first_nonfinite_gradient(model: Any, grads: list[Any]) -> str | None:
 class _Snapshot:
     """Weights and optimizer state at an epoch's start."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: keras.Model) -> None:
         self.weights = [v.numpy() for v in model.variables]
         optimizer = getattr(model, "optimizer", None)
         self.optimizer = [v.numpy() for v in optimizer.variables] if optimizer is not None and optimizer.built else None
 
-    def restore(self, model: Any) -> None:
+    def restore(self, model: keras.Model) -> None:
         for v, value in zip(model.variables, self.weights):
             v.assign(value)
         if self.optimizer is not None:
@@ -93,7 +94,7 @@ class _Snapshot:
                 v.assign(value)
 
 
-def replay(model: Any, x: Any, y: Any, batch: int, max_batches: int = MAX_REPLAY_BATCHES) -> str | None:
+def replay(model: keras.Model, x: Any, y: Any, batch: int, max_batches: int = MAX_REPLAY_BATCHES) -> str | None:
     """Trains ``model`` on ``(x, y)`` batch by batch, eagerly, until something is non-finite.
 
     Returns where it first went non-finite (``... at replayed batch k``), or None.
@@ -148,11 +149,11 @@ class _SentinelCallback(keras.callbacks.Callback):
         if origin:
             reason += f"; first non-finite: {origin}"
         info = {"metric": name, "value": word, "epoch": epoch + 1, "step": epoch, "origin": origin}
-        rec.record(self.context, {rec.ATTR_NUMERICS: info}, {rec.TAG_NUMERICS: reason})
+        rec.record(self.context, {keys.NUMERICS: info}, {keys.TAG_NUMERICS: reason})
         rec.add_event(self.context, "nonfinite", epoch + 1, reason)
         constrain = getattr(self.context.oracle, "set_trial_constraint", None)
         if constrain is not None:  # tells a constraint-aware sampler this region is bad
-            constrain(self.context.trial_id, "finite", 1.0)
+            constrain(self.context.trial_id, keys.CONSTRAINT_FINITE, 1.0)
         raise NumericsError(reason)
 
     def _trace(self, name: str) -> str | None:

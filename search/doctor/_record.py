@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-# MLflow tags on the trial's run.
-TAG_AUDIT = "search.gradient_audit"
-TAG_NO_GRADIENT = "search.no_gradient"
-TAG_ZERO_GRADIENT = "search.zero_gradient"
-TAG_NONFINITE_GRADIENT = "search.nonfinite_gradient"
-TAG_EVENTS = "search.events"
-TAG_NUMERICS = "search.numerics"
-# Optuna user attributes of the trial.
-ATTR_AUDIT = "gradient_audit"
-ATTR_NO_GRADIENT = "no_gradient"
-ATTR_ZERO_GRADIENT = "zero_gradient"
-ATTR_NONFINITE_GRADIENT = "nonfinite_gradient"
-ATTR_EVENTS = "events"
-ATTR_NUMERICS = "numerics"
+from search.records import keys
 
+if TYPE_CHECKING:
+    import keras
 
-def record(context: Any, attrs: dict[str, Any], tags: dict[str, str]) -> None:
+    from search.engine.hooks import TrialContext
+
+def record(context: TrialContext, attrs: dict[str, Any], tags: dict[str, str]) -> None:
     """Writes Optuna user attributes (on the running trial) and MLflow tags (on its run)."""
     setter = getattr(context.oracle, "set_trial_user_attr", None)
     if setter is not None:
@@ -31,19 +22,19 @@ def record(context: Any, attrs: dict[str, Any], tags: dict[str, str]) -> None:
     context.set_tags(tags)
 
 
-def add_event(context: Any, event: str, epoch: int, detail: str) -> None:
+def add_event(context: TrialContext, event: str, epoch: int, detail: str) -> None:
     """Appends ``{event, epoch, detail}`` to the trial's events and rewrites them.
 
     Events live on the context (one per trial execution), so a retry starts empty.
     """
     events = vars(context).setdefault("doctor_events", [])
     events.append({"event": event, "epoch": epoch, "detail": detail})
-    record(context, {ATTR_EVENTS: events}, {TAG_EVENTS: json.dumps(events)})
+    record(context, {keys.EVENTS: events}, {keys.TAG_EVENTS: json.dumps(events)})
 
 
-def variable_owners(model: Any) -> dict[int, Any]:
+def variable_owners(model: keras.Model) -> dict[int, keras.layers.Layer]:
     """``id(variable) -> layer`` for every trainable variable: its innermost owning layer."""
-    owners: dict[int, Any] = {}
+    owners: dict[int, keras.layers.Layer] = {}
     sizes: dict[int, int] = {}
     for layer in model._flatten_layers(include_self=False, recursive=True):
         held = layer.trainable_variables
@@ -53,7 +44,7 @@ def variable_owners(model: Any) -> dict[int, Any]:
     return owners
 
 
-def describe_variable(variable: Any, owners: dict[int, Any]) -> str:
+def describe_variable(variable: keras.Variable, owners: dict[int, keras.layers.Layer]) -> str:
     """``"bump/sigma (layer bump: Bump)"``: the variable's path with its layer and class."""
     layer = owners.get(id(variable))
     path = getattr(variable, "path", variable.name)

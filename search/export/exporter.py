@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from search import storage as storage_mod
 from search.errors import SearchError, UsageError
@@ -15,6 +15,13 @@ from search.export.formats import FORMATS, Staging, check_out, versions, write_k
 from search.export.probe import ATOL, RTOL
 from search.export.trial import TrialInfo, select_trial, to_stderr, trial_info
 from search.export.verify import Job, verify_in_fresh_process
+from search.records import keys
+from search.records.studies import open_study
+from search.space.loader import load_space
+from search.tracking.models import ModelStore
+
+if TYPE_CHECKING:
+    from search.export.weights import Weights
 
 ALIAS = "best"  # the registry alias `--register NAME` points at the new version
 LOADERS = {
@@ -39,6 +46,22 @@ class ExportResult:
     path: Path
     manifest_path: Path
     manifest: dict[str, Any]
+
+    def lines(self) -> list[str]:
+        """What ``search export`` prints: the trial, where it went, how it was verified, the MLflow model."""
+        m, v = self.manifest, self.manifest["verification"]
+        out = [
+            f"exported trial {m['trial']} of {m['study']} ({m['objective']}={m['value']}) as {m['format']}: "
+            f"{self.path}",
+            f"weights from {m['weights']['source']} ({m['weights']['location']}); verified in a fresh process: "
+            f"max abs diff {v['max_abs_diff']:.3g} on {v['probe_rows']} rows (atol {v['atol']:g}, rtol {v['rtol']:g})",
+        ]
+        if "mlflow" in m:
+            out.append(f"mlflow model {m['mlflow']['model_uri']} on run {m['mlflow']['run_id']}")
+            if "registered" in m["mlflow"]:
+                r = m["mlflow"]["registered"]
+                out.append(f"registered {r['name']} version {r['version']} ({r['uri']})")
+        return [*out, f"manifest {self.manifest_path}"]
 
 
 def check_options(fmt: str, register: str | None) -> None:
@@ -77,8 +100,6 @@ def export(
         ExportVerificationError: the reloaded model does not match (exit 1); nothing is
             left at ``out`` and a logged MLflow model is deleted again.
     """
-    from search.results import open_study
-
     check_options(fmt, register)
     out_path = check_out(out, fmt)
     loc = storage_mod.resolve(home, storage, tracking_uri)
@@ -89,14 +110,18 @@ def export(
         raise UsageError(f"Trial {info.number} of study {study!r} has no MLflow run; --format mlflow logs on it.")
 
     from search.export.weights import find_weights
-    from search.spaces import load_space
-    from search.tracking import ModelStore
 
     space = load_space(info.space_path)
-    if the_study.user_attrs.get("space_sha256") not in (None, space.source_hash):
+    if the_study.user_attrs.get(keys.STUDY_SPACE_SHA256) not in (None, space.source_hash):
         notify(f"warning: space file {info.space_path} changed since study {study!r} was created.")
     store = ModelStore(loc.tracking_uri)
     weights = find_weights(space, info, loc.kt_dir, store, notify)
+    return _write(fmt, out_path, register, info, weights, store)
+
+
+def _write(fmt: str, out_path: Path, register: str | None, info: TrialInfo, weights: Weights,
+           store: ModelStore) -> ExportResult:
+    """Writes, verifies and (``register``) registers the export; nothing is left behind on failure."""
     logged: dict[str, Any] = {}
     with Staging(out_path, fmt) as stage:
         try:
@@ -116,14 +141,15 @@ def export(
     return ExportResult(out_path, manifest_path, manifest)
 
 
-def _write_and_verify(fmt: str, weights: Any, info: TrialInfo, stage: Staging, store: Any, logged: dict) -> dict:
+def _write_and_verify(fmt: str, weights: Weights, info: TrialInfo, stage: Staging, store: ModelStore,
+                      logged: dict) -> dict:
     """Writes the format at ``stage.path`` and reloads it in a fresh process; raises if it differs."""
     if fmt == "keras":
         write_keras(weights.model, stage.path)
     elif fmt == "savedmodel":
         write_savedmodel(weights.model, stage.path)
     else:
-        tags = {"search.study": info.study, "search.optuna_trial_number": str(info.number)}
+        tags = {keys.TAG_STUDY: info.study, keys.TAG_OPTUNA_NUMBER: str(info.number)}
         model_id, uri = write_mlflow(weights.model, weights.probe, stage.path, stage.work, store,
                                      info.mlflow_run_id, tags)
         logged.update(model_id=model_id, model_uri=uri, run_id=info.mlflow_run_id)
@@ -142,7 +168,7 @@ def _write_and_verify(fmt: str, weights: Any, info: TrialInfo, stage: Staging, s
     }
 
 
-def _manifest(info: TrialInfo, fmt: str, out: Path, weights: Any, verification: dict, logged: dict) -> dict:
+def _manifest(info: TrialInfo, fmt: str, out: Path, weights: Weights, verification: dict, logged: dict) -> dict:
     value = info.value if info.value is None or math.isfinite(info.value) else str(info.value)
     return {
         "study": info.study, "trial": info.number, "state": info.state, "kt_trial_id": info.kt_trial_id,

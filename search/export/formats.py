@@ -15,9 +15,15 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from search.errors import UsageError
+
+if TYPE_CHECKING:
+    import keras
+
+    from search.export.probe import Probe
+    from search.tracking.models import ModelStore
 
 FORMATS = ("keras", "savedmodel", "mlflow")
 MANIFEST = "manifest.json"
@@ -100,16 +106,16 @@ class Staging:
         self.discard()
 
 
-def write_keras(model: Any, path: Path) -> None:
+def write_keras(model: keras.Model, path: Path) -> None:
     model.save(str(path))
 
 
-def write_savedmodel(model: Any, path: Path) -> None:
+def write_savedmodel(model: keras.Model, path: Path) -> None:
     """A TensorFlow SavedModel with the ``serve`` endpoint as ``serving_default``."""
     model.export(str(path), format="tf_saved_model", verbose=False)
 
 
-def write_mlflow(model: Any, probe: Any, path: Path, work: Path, store: Any, run_id: str,
+def write_mlflow(model: keras.Model, probe: Probe, path: Path, work: Path, store: ModelStore, run_id: str,
                  tags: dict[str, str]) -> tuple[str, str]:
     """Logs the model as an MLflow pyfunc on run ``run_id`` and downloads it to ``path``.
 

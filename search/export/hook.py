@@ -1,7 +1,7 @@
 """The trial hook that keeps what an export needs: the best checkpoint and a probe batch.
 
 At the end of each trial execution the tuner's best-epoch callback
-(:class:`search.tuner.BestEpochAtTrainEnd`) has written the best epoch's weights to
+(:class:`search.engine.tuner.BestEpochAtTrainEnd`) has written the best epoch's weights to
 ``<trial dir>/checkpoint.weights.h5`` and kept them in memory. The hook sets them in the
 trained model for a moment, runs the probe rows (the first 32 validation rows) through
 it, puts the trained weights back, and saves ``probe.npz`` in the trial folder. It logs
@@ -18,18 +18,18 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import keras
 
+from search.engine.hooks import TrialContext, TrialHook
 from search.export.probe import PROBE_FILE, compute, sha256_file
-from search.hooks import TrialContext, TrialHook
+from search.records import keys
 
 ARTIFACT_DIR = "best"
 CHECKPOINT_FILE = "checkpoint.weights.h5"
 BUILD_CONFIG_FILE = "build_config.json"
 VALUES_FILE = "hyperparameters.json"
-TAG_NOT_RECORDED = "search.export_probe_error"  # why a trial has no probe (export then computes one)
 
 
 class BestCheckpointHook(TrialHook):
@@ -56,7 +56,7 @@ class _RecordBest(keras.callbacks.Callback):
             self._record(best)
         except Exception as e:  # e.g. validation data that is a tf.data.Dataset: never fail the trial
             with contextlib.suppress(Exception):
-                self.context.set_tags({TAG_NOT_RECORDED: f"{type(e).__name__}: {e}"[:500]})
+                self.context.set_tags({keys.TAG_EXPORT_PROBE_ERROR: f"{type(e).__name__}: {e}"[:500]})
 
     def _record(self, best: list[Any]) -> None:
         validation = self.context.validation_data()
@@ -78,7 +78,7 @@ class _RecordBest(keras.callbacks.Callback):
             self.context.log_artifact(tmp, artifact_path=ARTIFACT_DIR)
 
 
-def _with_weights(model: Any, weights: list[Any], fn: Any) -> Any:
+def _with_weights(model: keras.Model, weights: list[Any], fn: Callable[[keras.Model], Any]) -> Any:
     """Calls ``fn(model)`` with ``weights`` (the checkpoint's), then restores the trained ones.
 
     The space's ``fit`` may still use the model after ``model.fit`` returns (an extra

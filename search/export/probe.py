@@ -12,9 +12,12 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 PROBE_FILE = "probe.npz"
 PROBE_ROWS = 32
@@ -68,7 +71,7 @@ def probe_rows(x: Any, rows: int = PROBE_ROWS) -> list[np.ndarray]:
     return [np.asarray(p)[:rows] for p in parts]
 
 
-def input_names(model: Any, count: int) -> list[str]:
+def input_names(model: keras.Model, count: int) -> list[str]:
     """Names of the model's inputs (``keras.Input(name=...)``), or ``input_<i>``."""
     names = [getattr(t, "name", None) for t in (getattr(model, "inputs", None) or [])]
     if len(names) == count and all(names) and len(set(names)) == count:
@@ -83,7 +86,7 @@ def flatten_outputs(outputs: Any) -> list[np.ndarray]:
     return [np.asarray(keras.ops.convert_to_numpy(o)) for o in keras.tree.flatten(outputs)]
 
 
-def compute(model: Any, x: Any, weights_sha256: str = "", rows: int = PROBE_ROWS) -> Probe:
+def compute(model: keras.Model, x: Any, weights_sha256: str = "", rows: int = PROBE_ROWS) -> Probe:
     """Runs the first ``rows`` rows of ``x`` through ``model`` (inference mode).
 
     Called eagerly (``model(x, training=False)``), not with ``predict``: a trial's model is

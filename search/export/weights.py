@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import keras_tuner
@@ -28,20 +28,26 @@ import keras_tuner
 from search.export.hook import ARTIFACT_DIR, BUILD_CONFIG_FILE, CHECKPOINT_FILE
 from search.export.probe import PROBE_FILE, Probe, compute, sha256_file
 from search.export.trial import TrialInfo
+from search.records import keys
+from search.space.data import Data, load_data
+
+if TYPE_CHECKING:
+    from search.space import Space
+    from search.tracking.models import ModelStore
 
 
 @dataclass
 class Weights:
     """A built model holding the trial's best weights, and the probe to verify it with."""
 
-    model: Any
+    model: keras.Model
     probe: Probe
     source: str  # "local", "mlflow" or "retrained"
     location: str
     probe_recorded: bool  # False: the probe was computed at export, not during the trial
 
 
-def restore_hp(values: dict[str, Any], settings: dict[str, Any]):
+def restore_hp(values: dict[str, Any], settings: dict[str, Any]) -> keras_tuner.HyperParameters:
     """A ``keras_tuner.HyperParameters`` that builds the trial's model.
 
     KerasTuner registers a hyperparameter with its default only when no value is set, so
@@ -55,7 +61,7 @@ def restore_hp(values: dict[str, Any], settings: dict[str, Any]):
     return hp
 
 
-def build_model(space: Any, hp: Any, build_config: dict | None = None) -> Any:
+def build_model(space: Space, hp: keras_tuner.HyperParameters, build_config: dict | None = None) -> keras.Model:
     """Builds the space's model for ``hp`` with its variables (and its optimizer's) created."""
     keras.backend.clear_session()
     model = space.hypermodel().build(hp)
@@ -67,7 +73,8 @@ def build_model(space: Any, hp: Any, build_config: dict | None = None) -> Any:
     return model
 
 
-def find_weights(space: Any, trial: TrialInfo, kt_dir: Path, store: Any, notify: Callable[[str], None]) -> Weights:
+def find_weights(space: Space, trial: TrialInfo, kt_dir: Path, store: ModelStore | None,
+                 notify: Callable[[str], None]) -> Weights:
     """The trial's model with its best weights: local folder, then MLflow, then a retrain."""
     hp = restore_hp(trial.values, trial.settings)
     local = kt_dir / trial.study / f"trial_{trial.kt_trial_id}"
@@ -111,22 +118,20 @@ def _build_config(folder: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _study_seed(store: Any, trial: TrialInfo) -> int:
+def _study_seed(store: ModelStore | None, trial: TrialInfo) -> int:
     """The ``--seed`` of the invocation that ran the trial (its parent run's param; default 0)."""
     params = store.parent_params(trial.mlflow_run_id) if store is not None and trial.mlflow_run_id else {}
     try:
-        return int(params.get("seed", 0))
+        return int(params.get(keys.STUDY_SEED, 0))
     except ValueError:
         return 0
 
 
-def _load_data(space: Any, trial: TrialInfo, seed: int) -> Any:
-    from search.data import load_data
-
+def _load_data(space: Space, trial: TrialInfo, seed: int) -> Data:
     return load_data(space, seed, trial.settings)
 
 
-def retrain(space: Any, trial: TrialInfo, hp: Any, seed: int, notify: Callable[[str], None]) -> Weights:
+def retrain(space: Space, trial: TrialInfo, hp: keras_tuner.HyperParameters, seed: int, notify: Callable[[str], None]) -> Weights:
     """Trains the trial's configuration again as ``search run`` did, keeping the best epoch."""
     epochs = trial.steps_run if trial.state == "PRUNED" and trial.steps_run else trial.epochs
     notify(f"trial {trial.number}: no saved weights in its trial folder or MLflow run; retraining it "

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 
 def _figure(width: float, height: float):
@@ -40,13 +42,13 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int, 
     return fig
 
 
-def _loss_names(model: Any) -> str:
+def _loss_names(model: keras.Model) -> str:
     loss = getattr(model, "loss", None)
     parts = loss.values() if isinstance(loss, dict) else (loss if isinstance(loss, (list, tuple)) else [loss])
     return " ".join(str(getattr(p, "name", getattr(p, "__name__", p))) for p in parts).lower()
 
 
-def may_be_classifier(model: Any, y: Any) -> bool:
+def may_be_classifier(model: keras.Model, y: Any) -> bool:
     """A cheap check before predicting: one 2-D output, and a cross-entropy for one unit."""
     if isinstance(y, (list, tuple, dict)):
         return False
@@ -59,7 +61,7 @@ def may_be_classifier(model: Any, y: Any) -> bool:
     return shape[-1] >= 2 or "crossentropy" in _loss_names(model)
 
 
-def class_labels(model: Any, y: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray, int] | None:
+def class_labels(model: keras.Model, y: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray, int] | None:
     """``(true labels, predicted labels, n_classes)`` when the model is a classifier, else None.
 
     A classifier here: one output; either ``C >= 2`` output units that are softmax

@@ -8,16 +8,15 @@ scale when the values are positive and span more than 100x); and the trials tabl
 ``trials.csv`` (the columns of ``search trials --format csv``). They cover the whole
 study, including trials of earlier invocations.
 
-Refreshing costs a few tens of milliseconds (reading the trials, the importances, the
-MLflow writes; matplotlib took 1.5-2.5 s on 2 CPU cores), and during the study it still
-happens after a trial only when at least ``every_trials`` trials (10)
-ended since the last refresh and at least ``min_seconds`` (60 s) and ten times the last
-refresh's duration passed (plotting stays under about a tenth of the study's time);
-and always after the last trial (the oracle will start no other: budget reached,
-timeout passed, grid exhausted, and no retry queued). A plot that
-cannot be drawn yet (no completed trial, fewer than two for importances, no
-intermediate values) is skipped and said so in the parent run's tag
-``search.plot_notes`` (JSON: plot -> why); an error never stops the study.
+Refreshing reads every trial, computes the importances and writes to MLflow, so during
+the study it happens after a trial only when at least ``every_trials`` trials (10) ended
+since the last refresh and at least ``min_seconds`` (60 s) and ten times the last
+refresh's duration passed (plotting stays under about a tenth of the study's time); and
+always after the last trial (the oracle will start no other: budget reached, timeout
+passed, grid exhausted, and no retry queued). A plot that cannot be drawn yet (no
+completed trial, fewer than two for importances, no intermediate values) is skipped and
+said so in the parent run's tag ``search.plot_notes`` (JSON: plot -> why); an error never
+stops the study.
 """
 
 from __future__ import annotations
@@ -28,15 +27,24 @@ import os
 import tempfile
 import time
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING
 
-from search.listeners import TrialListener
+from search.engine.hooks import TrialListener
+from search.records import keys
+from search.records.table import trials_frame
 
-TAG_PLOT_NOTES = "search.plot_notes"
+if TYPE_CHECKING:
+    import optuna
+    from keras_tuner.engine.trial import Trial
+    from optuna.trial import TrialState
+
+    from search.engine.oracle import OptunaOracle
+    from search.tracking.tracker import Tracker
+
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate", "slice", "intermediate_values")
 
 
-def _why_not(name: str, study: Any) -> str | None:
+def _why_not(name: str, study: optuna.Study) -> str | None:
     """Why Optuna cannot draw plot ``name`` for ``study`` yet (None: it can)."""
     from optuna.trial import TrialState
 
@@ -62,7 +70,7 @@ def _why_not(name: str, study: Any) -> str | None:
 _LOG_Y = ("optimization_history", "slice", "intermediate_values", "parallel_coordinate")
 
 
-def _spans_decades(study: Any, name: str) -> bool:
+def _spans_decades(study: optuna.Study, name: str) -> bool:
     """True when the plotted objective values are all positive and span more than 100x."""
     from optuna.trial import TrialState
 
@@ -75,7 +83,7 @@ def _spans_decades(study: Any, name: str) -> bool:
     return bool(values) and min(values) > 0 and max(values) > 100 * min(values)
 
 
-def draw_study_plots(study: Any, folder: str) -> dict[str, str]:
+def draw_study_plots(study: optuna.Study, folder: str) -> dict[str, str]:
     """Draws the study plots as SVG files in ``folder``; returns ``{plot: why skipped}``."""
     from search.plots._svg_study import DRAW
 
@@ -95,10 +103,8 @@ def draw_study_plots(study: Any, folder: str) -> dict[str, str]:
     return notes
 
 
-def write_trials_csv(study: Any, path: str) -> None:
+def write_trials_csv(study: optuna.Study, path: str) -> None:
     """Writes the trials table (as ``search trials --format csv``) to ``path``."""
-    from search.results import trials_frame
-
     frame = trials_frame(study)
     frame = frame.assign(params=frame["params"].map(lambda p: json.dumps(p, default=str)))
     frame.to_csv(path, index=False)
@@ -109,7 +115,7 @@ class StudyPlots(TrialListener):
 
     Args:
         study: the Optuna study.
-        tracker: the MLflow :class:`search.tracking.Tracker` of this invocation.
+        tracker: the MLflow :class:`~search.tracking.tracker.Tracker` of this invocation.
         every_trials: refresh after at least this many trials ended since the last refresh...
         min_seconds: ...and at least this many seconds passed...
         max_share: ...and at least the last refresh's duration divided by this.
@@ -117,7 +123,7 @@ class StudyPlots(TrialListener):
             the final plots, as ``search run --workers`` does once every worker is done).
     """
 
-    def __init__(self, study: Any, tracker: Any, every_trials: int = 10, min_seconds: float = 60.0,
+    def __init__(self, study: optuna.Study, tracker: Tracker, every_trials: int = 10, min_seconds: float = 60.0,
                  max_share: float = 0.1, final: bool = True) -> None:
         self.study = study
         self.final = final
@@ -131,7 +137,8 @@ class StudyPlots(TrialListener):
         self.refreshes = 0
         self.seconds = 0.0
 
-    def trial_ended(self, oracle: Any, trial: Any, number: int, state: Any, value: float | None, reason: str | None) -> None:
+    def trial_ended(self, oracle: OptunaOracle, trial: Trial, number: int, state: TrialState, value: float | None,
+                    reason: str | None) -> None:
         self._pending += 1
         if self.final and self._last_trial(oracle):
             self.refresh()
@@ -141,12 +148,12 @@ class StudyPlots(TrialListener):
                 self.refresh()
 
     @staticmethod
-    def _last_trial(oracle: Any) -> bool:
+    def _last_trial(oracle: OptunaOracle) -> bool:
         """True when no trial will follow here (budget, timeout, grid exhausted; no retry queued)."""
         stop_reason = getattr(oracle, "_stop_reason", None)
         return bool(stop_reason and stop_reason() and not getattr(oracle, "_retry_queue", None))
 
-    def study_ended(self, oracle: Any = None) -> None:
+    def study_ended(self, oracle: OptunaOracle | None = None) -> None:
         """Draws the final plots if trials ended since the last refresh (for runners that
         end a study otherwise than by its budget or timeout)."""
         if self._pending and self.final:
@@ -167,7 +174,7 @@ class StudyPlots(TrialListener):
         except Exception as e:
             notes = {"all": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]}
         try:
-            self.tracker.set_parent_tags({TAG_PLOT_NOTES: json.dumps(notes)})
+            self.tracker.set_parent_tags({keys.TAG_PLOT_NOTES: json.dumps(notes)})
         except Exception:
             pass
         self._pending = 0

@@ -1,8 +1,9 @@
 """Learning curves and line plots as SVG pictures, written directly (no matplotlib).
 
-Drawn for every trial, so it must cost little next to a trial of a few seconds: the
-matplotlib figure took 0.2-0.4 s on 2 CPU cores (tick and text layout), this takes a few
-milliseconds. MLflow's artifact view shows ``.svg`` files as images.
+Drawn for every trial, so it must cost little next to a trial of a few seconds: writing
+the SVG directly costs milliseconds where a matplotlib figure's tick and text layout
+costs a sizeable part of a short trial (``tests/perf/README.md``). MLflow's artifact view
+shows ``.svg`` files as images.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Optuna's five study plots as SVG pictures, written directly (no matplotlib).
 
 The same pictures as ``optuna.visualization.matplotlib`` (optimization history, parameter
-importances, parallel coordinates, slice, intermediate values) in a few milliseconds each:
-matplotlib took 1.2-2 s for the five on 2 CPU cores, paid after the last trial of every
-``search run``. Each function takes a single-objective study with at least one completed
+importances, parallel coordinates, slice, intermediate values) in a few milliseconds each,
+where matplotlib's take seconds, paid after the last trial of every ``search run``
+(``tests/perf/README.md``). Each function takes a single-objective study with at least one completed
 trial (:func:`search.plots._study._why_not` says when a plot cannot be drawn yet); values
 that are not finite are left out. Hovering over a point or line in a browser shows its
 trial number (an SVG ``<title>``).
@@ -12,12 +12,16 @@ trial number (an SVG ``<title>``).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 import numpy as np
 
 from search.plots._svg import LEGEND_ROW, TITLE_H, SvgFigure, _Panel, _short, _svg, axis_ticks
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
 
 BLUE, RED = "#1f77b4", "#d62728"
 Y_LABELLED = 84  # left margin of a panel with a y axis label (room for "0.0001")
@@ -30,7 +34,7 @@ def _ramp(t: float) -> str:
     return "#%02x%02x%02x" % tuple(round(a + (b - a) * t) for a, b in zip(LIGHT, DARK))
 
 
-def _complete(study: Any) -> list[Any]:
+def _complete(study: optuna.Study) -> list[FrozenTrial]:
     from optuna.trial import TrialState
 
     if len(study.directions) > 1:
@@ -39,7 +43,7 @@ def _complete(study: Any) -> list[Any]:
             if t.value is not None and math.isfinite(t.value)]
 
 
-def _minimize(study: Any) -> bool:
+def _minimize(study: optuna.Study) -> bool:
     from optuna.study import StudyDirection
 
     return study.direction == StudyDirection.MINIMIZE
@@ -49,7 +53,7 @@ def _tip(text: str) -> str:
     return f"<title>{escape(text)}</title>"
 
 
-def optimization_history(study: Any, log_y: bool = False) -> SvgFigure:
+def optimization_history(study: optuna.Study, log_y: bool = False) -> SvgFigure:
     """Each completed trial's objective value against its number, and the best so far."""
     trials = _complete(study)
     numbers = [t.number for t in trials]
@@ -74,7 +78,7 @@ def optimization_history(study: Any, log_y: bool = False) -> SvgFigure:
     return _svg(width, height + 12 + 2 * LEGEND_ROW, body)
 
 
-def intermediate_values(study: Any, log_y: bool = False) -> SvgFigure:
+def intermediate_values(study: optuna.Study, log_y: bool = False) -> SvgFigure:
     """Every trial's reported values against the step (pruned trials dashed)."""
     from optuna.trial import TrialState
 
@@ -100,7 +104,7 @@ def intermediate_values(study: Any, log_y: bool = False) -> SvgFigure:
     return _svg(width, height + 12 + 2 * LEGEND_ROW, body)
 
 
-def _axis_of(trials: list[Any], name: str) -> dict[str, Any]:
+def _axis_of(trials: list[FrozenTrial], name: str) -> dict[str, Any]:
     """How parameter ``name`` maps to an axis: its categories, a log scale, its range."""
     from optuna.distributions import CategoricalDistribution
 
@@ -115,11 +119,11 @@ def _axis_of(trials: list[Any], name: str) -> dict[str, Any]:
             "value": lambda t: float(t.params[name])}
 
 
-def _param_names(trials: list[Any]) -> list[str]:
+def _param_names(trials: list[FrozenTrial]) -> list[str]:
     return sorted({name for t in trials for name in t.params})
 
 
-def slice_plot(study: Any, log_y: bool = False) -> SvgFigure:
+def slice_plot(study: optuna.Study, log_y: bool = False) -> SvgFigure:
     """One panel per parameter: the objective value against the parameter's value."""
     trials = _complete(study)
     names = _param_names(trials)
@@ -148,7 +152,7 @@ def slice_plot(study: Any, log_y: bool = False) -> SvgFigure:
     return _svg(width, height, body)
 
 
-def param_importances(study: Any) -> SvgFigure:
+def param_importances(study: optuna.Study) -> SvgFigure:
     """Optuna's parameter importances (its default evaluator) as horizontal bars."""
     import optuna
 
@@ -175,7 +179,7 @@ def param_importances(study: Any) -> SvgFigure:
     return _svg(width, height, body)
 
 
-def parallel_coordinate(study: Any, log_y: bool = False) -> SvgFigure:
+def parallel_coordinate(study: optuna.Study, log_y: bool = False) -> SvgFigure:
     """One vertical axis for the objective and each parameter; a line per completed trial
     (darker: a better objective value), broken where the trial lacks a parameter (a dot
     where a single axis lies between two gaps)."""
@@ -190,51 +194,64 @@ def parallel_coordinate(study: Any, log_y: bool = False) -> SvgFigure:
     axes += [{"name": name, **_axis_of(trials, name)} for name in names]
     for k, axis in enumerate(axes):
         axis["x"] = 60 + space * k + space / 2
-
-    def y(axis: dict[str, Any], value: float) -> float:
-        low, high = axis["range"]
-        if axis["log"]:
-            value, low, high = math.log10(value), math.log10(low), math.log10(high)
-        if not high > low:
-            return (top + bottom) / 2
-        return bottom - (value - low) / (high - low) * (bottom - top)
-
     body = [f'<text x="{width / 2}" y="24" text-anchor="middle" font-size="16">Parallel Coordinates '
             f'(darker: better objective value)</text>']
     order = np.argsort(-values if _minimize(study) else values)  # worst first: the best are drawn on top
     ranks = np.empty(len(values))
     ranks[order] = np.linspace(0, 1, len(values)) if len(values) > 1 else 1.0
     for idx in order:
-        t = trials[idx]
-        segments: list[list[tuple[float, float]]] = [[]]
-        for axis in axes:
-            if axis["name"] == "objective value" or axis["name"] in t.params:
-                segments[-1].append((axis["x"], y(axis, axis["value"](t))))
-            elif segments[-1]:
-                segments.append([])
-        for points in segments:
-            tip = _tip(f"trial {t.number}: {t.value:.6g}")
-            if len(points) > 1:
-                path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
-                body.append(f'<polyline class="trial" data-trial="{t.number}" points="{path}" fill="none" '
-                            f'stroke="{_ramp(ranks[idx])}" stroke-width="1.4" stroke-opacity="0.85">{tip}</polyline>')
-            elif points:  # one axis between two gaps: a dot
-                (px, py), = points
-                body.append(f'<circle class="trial" data-trial="{t.number}" cx="{px:.1f}" cy="{py:.1f}" r="3" '
-                            f'fill="{_ramp(ranks[idx])}">{tip}</circle>')
+        body += _trial_lines(trials[idx], axes, _ramp(ranks[idx]), top, bottom)
     for axis in axes:
-        x = axis["x"]
-        body += [f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="#444"/>',
-                 f'<text x="{x}" y="{bottom + 22}" text-anchor="middle">{escape(_short(axis["name"], 17))}</text>']
-        low, high = axis["range"]
-        ticks = axis_ticks(low, high, log=axis["log"], labels=axis["labels"])
-        for value, text in ticks if axis["labels"] is not None else [(v, t) for v, t in ticks if low <= v <= high]:
-            py = y(axis, value)
-            body += [f'<line x1="{x - 3}" y1="{py:.1f}" x2="{x + 3}" y2="{py:.1f}" stroke="#444"/>',
-                     f'<text x="{x + 5}" y="{py + 4:.1f}" font-size="10">{escape(_short(text, 14))}</text>']
+        body += _axis_marks(axis, top, bottom)
     body.append(f'<text x="{width / 2}" y="{height - 14}" text-anchor="middle" font-size="11" fill="#555">'
                 f'{len(trials)} completed trials; a line breaks where a trial has no such parameter</text>')
     return _svg(width, height, body)
+
+
+def _axis_y(axis: dict[str, Any], value: float, top: float, bottom: float) -> float:
+    """Where ``value`` lies on a parallel-coordinates axis running from ``bottom`` up to ``top``."""
+    low, high = axis["range"]
+    if axis["log"]:
+        value, low, high = math.log10(value), math.log10(low), math.log10(high)
+    if not high > low:
+        return (top + bottom) / 2
+    return bottom - (value - low) / (high - low) * (bottom - top)
+
+
+def _trial_lines(t: FrozenTrial, axes: list[dict[str, Any]], color: str, top: float, bottom: float) -> list[str]:
+    """A trial's polyline across the axes, broken where it lacks a parameter (a dot for a lone axis)."""
+    segments: list[list[tuple[float, float]]] = [[]]
+    for axis in axes:
+        if axis["name"] == "objective value" or axis["name"] in t.params:
+            segments[-1].append((axis["x"], _axis_y(axis, axis["value"](t), top, bottom)))
+        elif segments[-1]:
+            segments.append([])
+    out = []
+    tip = _tip(f"trial {t.number}: {t.value:.6g}")
+    for points in segments:
+        if len(points) > 1:
+            path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+            out.append(f'<polyline class="trial" data-trial="{t.number}" points="{path}" fill="none" '
+                       f'stroke="{color}" stroke-width="1.4" stroke-opacity="0.85">{tip}</polyline>')
+        elif points:  # one axis between two gaps: a dot
+            (px, py), = points
+            out.append(f'<circle class="trial" data-trial="{t.number}" cx="{px:.1f}" cy="{py:.1f}" r="3" '
+                       f'fill="{color}">{tip}</circle>')
+    return out
+
+
+def _axis_marks(axis: dict[str, Any], top: float, bottom: float) -> list[str]:
+    """A parallel-coordinates axis: its line, its name below and its ticks."""
+    x = axis["x"]
+    out = [f'<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="#444"/>',
+           f'<text x="{x}" y="{bottom + 22}" text-anchor="middle">{escape(_short(axis["name"], 17))}</text>']
+    low, high = axis["range"]
+    ticks = axis_ticks(low, high, log=axis["log"], labels=axis["labels"])
+    for value, text in ticks if axis["labels"] is not None else [(v, t) for v, t in ticks if low <= v <= high]:
+        py = _axis_y(axis, value, top, bottom)
+        out += [f'<line x1="{x - 3}" y1="{py:.1f}" x2="{x + 3}" y2="{py:.1f}" stroke="#444"/>',
+                f'<text x="{x + 5}" y="{py + 4:.1f}" font-size="10">{escape(_short(text, 14))}</text>']
+    return out
 
 
 DRAW = {

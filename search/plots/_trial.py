@@ -1,22 +1,20 @@
 """Per-trial pictures, logged on the trial's MLflow run under ``plots/``.
 
 - ``learning_curves.svg`` for every trial that trained (train and validation, every
-  metric; SVG written directly, a few milliseconds), drawn when training ends, or at once when an epoch logs a non-finite value
-  (the numerics sentinel is about to fail the trial, and Keras will not call
-  ``on_train_end``);
+  metric; SVG written directly), drawn when training ends, or at once when an epoch logs
+  a non-finite value (the numerics sentinel is about to fail the trial, and Keras will not
+  call ``on_train_end``);
 - ``confusion_matrix.png`` on the validation data when the model is a classifier;
-- whatever the space draws: a space module may define ``plots(model, data)`` (or
-  ``plots(model, data, hp)``) returning ``{name: figure}``: a matplotlib Figure, saved
-  as ``plots/NAME.png``, or a :class:`search.plots.SvgFigure` (``line_plot`` draws one
-  in about a millisecond), saved as ``plots/NAME.svg``. ``data`` is a :class:`search.data.Data` (``x``, ``y``,
-  ``x_val``, ``y_val``).
+- whatever the space draws (:meth:`search.space.Space.figures`): a space module may define
+  ``plots(model, data)`` (or ``plots(model, data, hp)``) returning ``{name: figure}``: a
+  matplotlib Figure, saved as ``plots/NAME.png``, or a :class:`search.plots.SvgFigure`
+  (``line_plot`` draws one without matplotlib), saved as ``plots/NAME.svg``.
 
 A plotting error never fails a trial: it is recorded as tag ``search.plot_error``.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import re
@@ -25,10 +23,10 @@ from typing import Any
 
 import keras
 
-from search.hooks import TrialContext, TrialHook
+from search.engine.hooks import TrialContext, TrialHook
 from search.plots import _figures, _svg
+from search.records import keys
 
-TAG_PLOT_ERROR = "search.plot_error"
 ARTIFACT_DIR = "plots"
 
 
@@ -103,7 +101,7 @@ class _PlotsCallback(keras.callbacks.Callback):
         except Exception as e:
             errors.append(f"saving: {_error_line(e)}")
         if errors:
-            self.context.set_tags({TAG_PLOT_ERROR: "; ".join(errors)})
+            self.context.set_tags({keys.TAG_PLOT_ERROR: "; ".join(errors)})
 
     def _confusion(self, title: str) -> dict[str, Any]:
         data = self.context.validation_data()
@@ -121,20 +119,11 @@ class _PlotsCallback(keras.callbacks.Callback):
 
     def _space_plots(self) -> dict[str, Any]:
         space = self.context.space
-        draw = getattr(getattr(space, "module", None), "plots", None)
-        if not callable(draw):
+        if space is None:
             return {}
-        from search.data import Data
-
         x, y = self.context.training_data()
         x_val, y_val = (self.context.validation_data() or (None, None))[:2]
-        args: list[Any] = [self.model, Data(x, y, x_val, y_val)]
-        if "hp" in inspect.signature(draw).parameters:
-            args.append(self.context.trial.hyperparameters)
-        figures = draw(*args) or {}
-        if not isinstance(figures, dict):
-            raise TypeError(f"the space's plots() returned {type(figures).__name__}; expected a dict of name -> Figure")
-        return figures
+        return space.figures(self.model, x, y, x_val, y_val, self.context.trial.hyperparameters)
 
 
 class TrialPlotsHook(TrialHook):

@@ -147,18 +147,9 @@ def _check_training_step(model, x, name: str, allow_zero_grads: bool, seed: int)
 
 
 def check_layer(
-    layer_factory: Callable[[], object],
-    input_shapes,
-    workdir: str | os.PathLike,
-    *,
-    name: str | None = None,
-    inputs=None,
-    batch_size: int = 4,
-    expected_trainable_weights: int | None = None,
-    allow_zero_grads: bool = False,
-    seed: int = 0,
-    rtol: float = 0.0,
-    atol: float = 0.0,
+    layer_factory: Callable[[], object], input_shapes, workdir: str | os.PathLike, *, name: str | None = None,
+    inputs=None, batch_size: int = 4, expected_trainable_weights: int | None = None, allow_zero_grads: bool = False,
+    seed: int = 0, rtol: float = 0.0, atol: float = 0.0,
 ) -> ReloadJob:
     """Checks one layer configuration against the Keras layer contract.
 
@@ -185,20 +176,31 @@ def check_layer(
 
     layer = layer_factory()
     name = name or type(layer).__name__
-    shapes = [tuple(s) for s in input_shapes] if _is_multi(input_shapes) else [
-        tuple(input_shapes)
-    ]
+    shapes = [tuple(s) for s in input_shapes] if _is_multi(input_shapes) else [tuple(input_shapes)]
     rng = np.random.default_rng(seed)
     x = [np.asarray(a, dtype="float32") for a in _as_list(inputs)] if inputs is not None \
         else [rng.standard_normal((batch_size, *s)).astype("float32") for s in shapes]
     _check_registered(layer, name)
-
     symbolic = [keras.Input(shape=s) for s in shapes]
     sym_out = layer(_single_or_list(symbolic))
+    out = _check_shapes(layer, shapes, sym_out, x, name)
+    n_trainable = len(layer.trainable_weights)
+    if expected_trainable_weights is not None and n_trainable != expected_trainable_weights:
+        _fail(name, "weights", f"{n_trainable} trainable, expected {expected_trainable_weights}")
+    _check_config(layer, out, x, name)
+    model = keras.Model(_single_or_list(symbolic), sym_out)
+    job = _check_save_load(model, x, Path(workdir), name, rtol, atol)
+    _check_training_step(model, x, name, allow_zero_grads, seed)
+    return job
+
+
+def _check_shapes(layer, shapes: list[tuple], sym_out, x: list[np.ndarray], name: str) -> np.ndarray:
+    """The symbolic and eager outputs have the shapes ``compute_output_shape`` declares, and are
+    finite; returns the eager output."""
+    import keras
+
     try:
-        declared = layer.compute_output_shape(
-            _single_or_list([(None, *s) for s in shapes])
-        )
+        declared = layer.compute_output_shape(_single_or_list([(None, *s) for s in shapes]))
     except NotImplementedError as error:
         _fail(name, "compute_output_shape", str(error))
     if tuple(sym_out.shape) != tuple(declared):
@@ -209,25 +211,23 @@ def check_layer(
         _fail(name, "output shape", f"eager {out.shape} != declared {declared}")
     if not np.all(np.isfinite(out)):
         _fail(name, "call", "non-finite outputs")
-    n_trainable = len(layer.trainable_weights)
-    if expected_trainable_weights is not None and n_trainable != expected_trainable_weights:
-        _fail(name, "weights", f"{n_trainable} trainable, expected "
-              f"{expected_trainable_weights}")
-    _check_config(layer, out, x, name)
+    return out
 
-    model = keras.Model(_single_or_list(symbolic), sym_out)
-    workdir = Path(workdir)
+
+def _check_save_load(model, x: list[np.ndarray], workdir: Path, name: str, rtol: float, atol: float) -> ReloadJob:
+    """Saves the model and its outputs on ``x`` in ``workdir``, reloads it here (``safe_mode``,
+    no ``custom_objects``) and compares; returns the job that reloads it in a fresh process."""
+    import keras
+
     workdir.mkdir(parents=True, exist_ok=True)
     model_path, data_path = workdir / f"{name}.keras", workdir / f"{name}.npz"
     model.save(model_path)
     expected = keras.ops.convert_to_numpy(model(_single_or_list(x)))
-    np.savez(data_path, n_inputs=len(x), expected=expected,
-             **{f"input_{k}": a for k, a in enumerate(x)})
+    np.savez(data_path, n_inputs=len(x), expected=expected, **{f"input_{k}": a for k, a in enumerate(x)})
     reloaded = keras.saving.load_model(model_path, safe_mode=True)
     again = keras.ops.convert_to_numpy(reloaded(_single_or_list(x)))
     if not np.allclose(again, expected, rtol=rtol, atol=atol, equal_nan=True):
         _fail(name, "save/load", "outputs differ after reloading in this process")
-    _check_training_step(model, x, name, allow_zero_grads, seed)
     return ReloadJob(name, str(model_path), str(data_path), rtol, atol)
 
 

@@ -13,9 +13,14 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from keras_tuner.engine.hyperparameters import HyperParameter
+
+    from search.space import Space
 
 
 # Hyperparameters that only the training loop reads: varying them cannot change a gradient.
@@ -35,7 +40,7 @@ class SpaceCheck:
     trial_value: float
 
 
-def _categorical(hp: Any) -> list[Any] | None:
+def _categorical(hp: HyperParameter) -> list[Any] | None:
     from keras_tuner.engine.hyperparameters import Boolean, Choice
 
     if isinstance(hp, Boolean):
@@ -45,7 +50,7 @@ def _categorical(hp: Any) -> list[Any] | None:
     return None
 
 
-def _activate(values: dict[str, Any], hp: Any, by_name: dict[str, Any]) -> None:
+def _activate(values: dict[str, Any], hp: HyperParameter, by_name: dict[str, HyperParameter]) -> None:
     """Sets the parents of ``hp`` (and theirs) to values that make it active."""
     for condition in getattr(hp, "conditions", []):
         values[condition.name] = condition.values[0]
@@ -69,9 +74,9 @@ def _complete(values: dict[str, Any], space: list[Any]) -> dict[str, Any]:
     return values
 
 
-def variants(space: Any, settings: dict[str, Any], skip: Collection[str] = ()) -> list[dict[str, Any]]:
+def variants(space: Space, settings: dict[str, Any], skip: Collection[str] = ()) -> list[dict[str, Any]]:
     """The defaults, then one variant per value of each categorical hyperparameter not in ``skip``."""
-    from search.sets import declared_space
+    from search.space.sets import declared_space
 
     declared = declared_space(space, settings)
     defaults = dict(declared.values)
@@ -97,12 +102,12 @@ def _batch(part: Any, rows: int) -> Any:
     return np.asarray(part)[:rows]
 
 
-def check_gradients(space: Any, values: dict[str, Any], x: Any, y: Any) -> None:
+def check_gradients(space: Space, values: dict[str, Any], x: Any, y: Any) -> None:
     """Builds ``values`` and checks one gradient step on ``(x, y)`` reaches every trainable variable."""
     import keras
     import tensorflow as tf
 
-    from search.baselines import hyperparameters
+    from search.space.baselines import hyperparameters
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
@@ -132,11 +137,11 @@ def check_space(spec: str, sets: dict[str, str] | None = None, epochs: int = 1, 
         trial: also run the short trial through :func:`search.run_study`.
         skip: hyperparameters not varied: those only the training loop reads (batch size).
     """
-    from search.config import StudyConfig
-    from search.data import load_data
-    from search.sets import resolve_sets
-    from search.spaces import load_space
-    from search.study import run_study
+    from search.space.data import load_data
+    from search.space.loader import load_space
+    from search.space.sets import resolve_sets
+    from search.study.config import StudyConfig
+    from search.study.run import run_study
 
     space = load_space(spec)
     settings, fixed = resolve_sets(space, dict(sets or {}))

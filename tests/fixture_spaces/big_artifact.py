@@ -6,7 +6,7 @@ import tempfile
 import keras
 import numpy as np
 
-from search.hooks import TrialHook
+from search.space import TrialHook
 
 OBJECTIVE = "val_loss"
 EPOCHS = 1

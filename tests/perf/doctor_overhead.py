@@ -2,8 +2,8 @@
 
 Runs ``iq_combiner`` (random sampler, same seed, so both arms train the same
 configurations) once with ``search run``'s default hooks and listeners and once with
-issue 5's removed (gradient audit, events, numerics sentinel, trial plots, study
-plots), alternating the arms ``--repeats`` times after one untimed warm-up run of each
+the doctor's and the pictures' removed (gradient audit, events, numerics sentinel, trial
+plots, study plots), alternating the arms ``--repeats`` times after one untimed warm-up run of each
 (first imports of matplotlib and Optuna's plotting), and prints the wall time per trial
 and the time the study-plot refreshes took.
 
@@ -18,11 +18,11 @@ import statistics
 import tempfile
 import time
 
-import search.hooks as hooks
+import search.study.execute as execute
 from search import StudyConfig, run_study
 
-ISSUE5 = ("GradientAuditHook", "TrainingEventsHook", "NumericsSentinelHook", "TrialPlotsHook", "StudyPlots")
-_hooks, _listeners = hooks.default_trial_hooks, hooks.default_listeners
+DOCTOR_AND_PICTURES = ("GradientAuditHook", "TrainingEventsHook", "NumericsSentinelHook", "TrialPlotsHook", "StudyPlots")
+_hooks, _listeners = execute.default_trial_hooks, execute.default_listeners
 
 
 _made: list = []
@@ -34,12 +34,12 @@ def _listeners_kept(study, tracker, *args):
     return made
 
 
-def _without_issue5(on: bool) -> None:
+def _with_doctor_and_pictures(on: bool) -> None:
     if on:
-        hooks.default_trial_hooks, hooks.default_listeners = _hooks, _listeners_kept
+        execute.default_trial_hooks, execute.default_listeners = _hooks, _listeners_kept
     else:
-        hooks.default_trial_hooks = lambda space: [h for h in _hooks(space) if type(h).__name__ not in ISSUE5]
-        hooks.default_listeners = lambda s, t, *a: [x for x in _listeners(s, t, *a) if type(x).__name__ not in ISSUE5]
+        execute.default_trial_hooks = lambda space: [h for h in _hooks(space) if type(h).__name__ not in DOCTOR_AND_PICTURES]
+        execute.default_listeners = lambda s, t, *a: [x for x in _listeners(s, t, *a) if type(x).__name__ not in DOCTOR_AND_PICTURES]
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
     times: dict[bool, list[float]] = {True: [], False: []}
     for repeat in range(-1, args.repeats):  # -1: the untimed warm-up
         for on in (True, False):
-            _without_issue5(on)
+            _with_doctor_and_pictures(on)
             _made.clear()
             trials = 1 if repeat < 0 else args.trials
             with tempfile.TemporaryDirectory() as home:

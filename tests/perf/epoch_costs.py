@@ -38,7 +38,7 @@ def store_writes(writes: int) -> None:
     from mlflow.entities import Metric
 
     from search.storage import open_storage
-    from search.tracking import Tracker
+    from search.tracking.tracker import Tracker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as home:
@@ -72,8 +72,8 @@ def callbacks(rounds: int) -> None:
     import keras
     import keras_tuner
 
-    from search.data import fit_arrays
-    from search.spaces import load_space
+    from search.space import fit_arrays
+    from search.space.loader import load_space
 
     space = load_space("iq_combiner")
     (x, y), validation = space.module.load_data(0)

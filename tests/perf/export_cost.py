@@ -40,8 +40,8 @@ def main() -> None:
     from search.export.probe import Probe
     from search.export.trial import trial_info
     from search.export.weights import _study_seed, restore_hp, retrain
-    from search.spaces import load_space
-    from search.tracking import ModelStore
+    from search.space.loader import load_space
+    from search.tracking.models import ModelStore
 
     calls: list[float] = []
     original = hook._RecordBest.on_train_end

@@ -1,4 +1,4 @@
-"""``search.data.fit_arrays`` against Keras's own ``model.fit`` on arrays.
+"""``search.space.fit_arrays`` against Keras's own ``model.fit`` on arrays.
 
     .venv/bin/python tests/perf/fit_iterators.py --space iq_combiner --trials 12 --epochs 5 --rounds 4
     .venv/bin/python tests/perf/fit_iterators.py --cores 1     # pinned to one core, as each of 2 workers is
@@ -50,8 +50,8 @@ def main() -> None:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.cores])
         os.environ.update(TF_NUM_INTRAOP_THREADS=str(args.cores), TF_NUM_INTEROP_THREADS="1")
 
-    from search.data import fit_arrays, load_data
-    from search.spaces import load_space
+    from search.space import fit_arrays, load_data
+    from search.space.loader import load_space
 
     space = load_space(args.space)
     settings = space.default_settings()

@@ -12,10 +12,10 @@ stores exist after their first study). Then each round runs, interleaved:
   (c) ``run_study`` as ``search run`` does it (random sampler seed 0, so the same K
       configurations, a new study in the existing stores), with every default hook and
       listener and full MLflow logging (no progress display);
-  (c0) (c) with no trial hooks (``search.hooks.default_trial_hooks`` returns none here);
-  (c-nofreeze) (c) without ``search.Tuner.search``'s ``gc.freeze()`` (as before it);
-  (c-unbuffered) (c) with one MLflow write per hook metric call (as before hook metrics
-      joined the next epoch's batch).
+  (c0) (c) with no trial hooks (``search.study.execute.default_trial_hooks`` returns none here);
+  (c-nofreeze) (c) without ``search.Tuner.search``'s ``gc.freeze()``: what the freeze saves;
+  (c-unbuffered) (c) with one MLflow write per hook metric call: what joining hook metrics
+      to the next epoch's write saves.
 
 Every trial n trains with ``keras.utils.set_random_seed(n)`` in every variant. Prints the
 wall time of each variant per round, the medians and the ratios to (a), and, inside each
@@ -68,11 +68,11 @@ def instrument() -> None:
     import keras_tuner
     from keras_tuner.src.engine import tuner_utils
 
-    import search.hooks as hooks
-    from search.oracle import OptunaOracle
+    import search.study.execute as execute
+    from search.engine.oracle import OptunaOracle
     from search.plots import StudyPlots
-    from search.progress import StudyProgress
-    from search.tracking import Tracker
+    from search.study.progress import StudyProgress
+    from search.tracking.tracker import Tracker
 
     import gc
 
@@ -86,24 +86,26 @@ def instrument() -> None:
     for method in ("trial_started", "epoch_ended", "trial_ended"):
         _timed(Tracker, method, f"mlflow Tracker.{method}")
     _timed(StudyProgress, "epoch_ended", "progress.epoch_ended")
-    import search.data
-    import search.study
-    import search.tuner
+    import search.engine.tuner
+    import search.study.create
+    import search.study.plan
+    import search.study.run
+    import search.tracking.client
 
     # once per `search run`: what is paid before the first and after the last trial
-    _timed(search.data, "load_data", "run: load_data")
-    _timed(search.study, "check_tracking", "run: check_tracking")
-    _timed(search.study, "_create_or_load", "run: create/load study (incl. fingerprint)")
-    _timed(search.study, "space_fingerprint", "run: space_fingerprint (a build)")
+    _timed(search.study.plan, "load_data", "run: load_data")
+    _timed(search.tracking.client, "check_tracking", "run: check_tracking")
+    _timed(search.study.create, "create_or_resume", "run: create/load study (incl. fingerprint)")
+    _timed(search.study.create, "space_fingerprint", "run: space_fingerprint (a build)")
     _timed(Tracker, "__init__", "run: Tracker() (experiment)")
     _timed(Tracker, "start_parent", "run: Tracker.start_parent")
     _timed(Tracker, "end_parent", "run: Tracker.end_parent")
-    _timed(search.tuner.Tuner, "__init__", "run: Tuner() (initial space build)")
+    _timed(search.engine.tuner.Tuner, "__init__", "run: Tuner() (initial space build)")
     # search.Tuner's replacement of SaveBestEpoch (weights kept in memory, written at train end)
-    _timed(search.tuner.BestEpochAtTrainEnd, "on_epoch_end", "kt: best-epoch checkpoint")
-    _timed(search.tuner.BestEpochAtTrainEnd, "on_train_end", "kt: best-epoch checkpoint")
-    _timed(search.study, "summarize", "run: summarize")
-    made = hooks.default_trial_hooks
+    _timed(search.engine.tuner.BestEpochAtTrainEnd, "on_epoch_end", "kt: best-epoch checkpoint")
+    _timed(search.engine.tuner.BestEpochAtTrainEnd, "on_train_end", "kt: best-epoch checkpoint")
+    _timed(search.study.execute, "summarize", "run: summarize")
+    made = execute.default_trial_hooks
 
     def timed_hooks(space: Any) -> list:
         out = made(space)
@@ -129,7 +131,7 @@ def instrument() -> None:
             hook.callback = callback
         return out
 
-    hooks.default_trial_hooks = timed_hooks
+    execute.default_trial_hooks = timed_hooks
 
 
 def replay_configs(study: Any) -> list[dict]:
@@ -154,14 +156,14 @@ def random_configs(space_name: str, trials: int) -> list[dict]:
 
 def model_fit(model: Any, x: Any, y: Any, batch_size: int | None = None, **kwargs: Any) -> Any:
     """Keras's own ``model.fit`` on arrays (a new ``tf.data`` iterator every epoch), a ``fit``
-    for :func:`run_bare` to set against ``search.data.fit_arrays``."""
+    for :func:`run_bare` to set against ``search.space.fit_arrays``."""
     return model.fit(x, y, batch_size=batch_size, **kwargs)
 
 
 def run_bare(space: Any, data: Any, configs: list[dict], epochs: int, seed: int = 0, fit: Any = None) -> None:
     """Builds and trains each configuration with the space's ``fit``, or with
     ``fit(model, x=..., y=..., validation_data=..., batch_size=..., epochs=..., verbose=0)``
-    (e.g. ``search.data.fit_arrays``; the configuration's ``batch_size``, else None)."""
+    (e.g. ``search.space.fit_arrays``; the configuration's ``batch_size``, else None)."""
     import keras
     import keras_tuner
 
@@ -194,7 +196,7 @@ def run_kerastuner(space: Any, data: Any, configs: list[dict], epochs: int, dire
             keras.utils.set_random_seed(int(trial.trial_id))
             return super().run_trial(trial, *args, **kwargs)
 
-    from search.sets import fixed_space
+    from search.space.sets import fixed_space
 
     oracle = Replay(objective=keras_tuner.Objective(space.objective, space.direction), max_trials=len(configs),
                     hyperparameters=fixed_space(space, space.default_settings(), {}))
@@ -203,7 +205,7 @@ def run_kerastuner(space: Any, data: Any, configs: list[dict], epochs: int, dire
 
 
 def _unbuffered_log_trial_metrics(self: Any, trial_id: str, metrics: dict, step: int = 0) -> None:
-    """``Tracker.log_trial_metrics`` as it was before it joined the next epoch's batch: one write per call."""
+    """``Tracker.log_trial_metrics`` writing on its own: one write per call."""
     from mlflow.entities import Metric
 
     run_id = self._runs.get(trial_id)
@@ -217,14 +219,14 @@ def run_search(space_name: str, trials: int, epochs: int, home: str, hooks_on: b
     """``old``: "nofreeze" runs without the gc.freeze of search.Tuner.search, "unbuffered" with a write per hook metric call."""
     import keras_tuner
 
-    import search.hooks as hooks
+    import search.study.execute as execute
     from search import StudyConfig, run_study
-    from search.tracking import Tracker
-    from search.tuner import Tuner
+    from search.engine.tuner import Tuner
+    from search.tracking.tracker import Tracker
 
-    saved = hooks.default_trial_hooks, Tuner.search, Tracker.log_trial_metrics
+    saved = execute.default_trial_hooks, Tuner.search, Tracker.log_trial_metrics
     if not hooks_on:
-        hooks.default_trial_hooks = lambda space: []
+        execute.default_trial_hooks = lambda space: []
     if old == "nofreeze":
         Tuner.search = keras_tuner.Tuner.search
     if old == "unbuffered":
@@ -233,7 +235,7 @@ def run_search(space_name: str, trials: int, epochs: int, home: str, hooks_on: b
         return run_study(StudyConfig(space=space_name, study=study, trials=trials, epochs=epochs, sampler="random",
                                      pruner="none", seed=0, progress=False, home=home))
     finally:
-        hooks.default_trial_hooks, Tuner.search, Tracker.log_trial_metrics = saved
+        execute.default_trial_hooks, Tuner.search, Tracker.log_trial_metrics = saved
 
 
 def main() -> None:
@@ -247,8 +249,8 @@ def main() -> None:
 
     import optuna
 
-    from search.data import load_data
-    from search.spaces import load_space
+    from search.space import load_data
+    from search.space.loader import load_space
 
     instrument()
     space = load_space(args.space)

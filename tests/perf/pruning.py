@@ -33,7 +33,7 @@ def main() -> None:
     import optuna
 
     from search import StudyConfig, run_study
-    from search.config import parse_sets
+    from search.study.config import parse_sets
 
     print(f"load {open('/proc/loadavg').read().split()[:3]}; {args.space}, {args.trials} trials x {args.epochs} epochs, "
           f"seed {args.seed}, sets {args.sets}", flush=True)

@@ -21,7 +21,7 @@ VENV_BIN = Path(sys.executable).parent
 FIRST_EPOCH = """
 import sys, time
 T0 = float(sys.argv[1])
-import search.tracking as t
+import search.tracking.tracker as t
 _orig = t.Tracker.epoch_ended
 def first(self, *a, **k):
     if not getattr(t, "_seen", False):

@@ -16,7 +16,7 @@ import sys
 import optuna
 from optuna.trial import TrialState
 
-from search.doctor import FailureAwareTPESampler
+from search.engine.failure_aware import FailureAwareTPESampler
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 TRIALS, SEEDS = 60, range(20)

@@ -21,7 +21,7 @@ Each bare loop also reports the CPU time it spent training: if the same trials t
 CPU time with two processes than with one, the cores slow each other down (shared caches,
 memory bandwidth, or vCPUs that share a physical core), which no harness can avoid.
 With ``--model-fit`` the ceiling is measured twice, interleaved: with the space's ``fit``
-(``search.data.fit_arrays`` in the shipped spaces) and with Keras's own ``model.fit`` on the
+(``search.space.fit_arrays`` in the shipped spaces) and with Keras's own ``model.fit`` on the
 arrays (a new ``tf.data`` iterator every epoch, as the spaces trained before).
 """
 
@@ -74,8 +74,8 @@ def bare_child(space_name: str, configs_path: str, epochs: int, fit: str = "spac
     with the space's ``fit`` or (``fit="model.fit"``) with Keras's ``model.fit`` on the arrays."""
     sys.path.insert(0, str(Path(__file__).parent))
     import harness_overhead
-    from search.data import load_data
-    from search.spaces import load_space
+    from search.space import load_data
+    from search.space.loader import load_space
 
     space = load_space(space_name)
     settings = space.default_settings()

@@ -1,0 +1,120 @@
+"""Every name a study records: Optuna user attributes, the Optuna constraint and MLflow tags.
+
+Each key is defined here once; the rest of the project spells it through these constants.
+The values are what users see in Optuna's and MLflow's tools, so they never change.
+The few readers below interpret them the one way the whole project does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
+
+# -- Optuna user attributes of a trial ------------------------------------------------------------
+HP = "hp"  # every KerasTuner hyperparameter value of the trial (settings and fixed ones included)
+KT_TRIAL_ID = "kt_trial_id"  # the KerasTuner trial id it ran as (a retry keeps its trial's id)
+RETRY_OF = "retry_of"  # on a retry: the number of the Optuna trial it repeats; it costs no budget
+FAIL_REASON = "fail_reason"  # one line: why the trial failed
+PRUNED_BY = "pruned_by"  # "MedianPruner at step 3"
+WORKER = "worker"  # host-pid of the process that ran it
+TRIAL_DIR = "trial_dir"  # its KerasTuner folder (checkpoints, probe)
+MLFLOW_RUN_ID = "mlflow_run_id"  # its MLflow run
+# The trial doctor's findings.
+GRADIENT_AUDIT = "gradient_audit"  # "ok", counts per problem, or "skipped: why"
+NO_GRADIENT = "no_gradient"  # variables whose gradient is None
+ZERO_GRADIENT = "zero_gradient"  # variables whose gradient is all zero on the audited batch
+NONFINITE_GRADIENT = "nonfinite_gradient"  # variables whose gradient is NaN or infinite
+EVENTS = "events"  # [{"event", "epoch", "detail"}]: divergence, jump, nonfinite
+NUMERICS = "numerics"  # {metric, value, epoch, step, origin} of a NaN/inf failure
+
+# The Optuna constraint a NaN/inf failure violates (> 0), read by the failure-aware TPE.
+CONSTRAINT_FINITE = "finite"
+
+# -- Optuna user attributes of a study (its settings, stored by `search run`) ----------------------
+STUDY_SPACE = "space"
+STUDY_SPACE_PATH = "space_path"
+STUDY_SPACE_SHA256 = "space_sha256"
+STUDY_SPACE_FINGERPRINT = "space_fingerprint"
+STUDY_SETTINGS = "settings"
+STUDY_FIXED = "fixed"
+STUDY_OBJECTIVE = "objective"
+STUDY_DIRECTION = "direction"
+STUDY_EPOCHS = "epochs"
+STUDY_MAX_TRIALS = "max_trials"
+STUDY_SAMPLER = "sampler"
+STUDY_PRUNER = "pruner"
+STUDY_SEED = "seed"
+STUDY_PARENT_RUN_ID = "parent_run_id"
+
+# -- MLflow params of a parent run: the study's settings under the STUDY_* names above, and --------
+PARAM_STUDY = "study"
+PARAM_STORAGE = "storage"  # password masked
+PARAM_WORKERS = "workers"
+PARAM_TRIALS = "trials"
+PARAM_TIMEOUT = "timeout"
+PARAM_ROLE = "role"
+PARAM_WORKER = "worker"
+
+
+def setting_params(settings: dict[str, Any], fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A parent run's params for the space settings (``setting.NAME``) and fixed hyperparameters (``fixed.NAME``)."""
+    return {**{f"setting.{k}": v for k, v in settings.items()}, **{f"fixed.{k}": v for k, v in (fixed or {}).items()}}
+
+
+# -- MLflow tags ---------------------------------------------------------------------------------------
+TAG_STUDY = "search.study"
+TAG_ROLE = "search.role"  # one of the ROLE_* values below
+TAG_KT_TRIAL = "search.kt_trial_id"
+TAG_OPTUNA_NUMBER = "search.optuna_trial_number"
+TAG_STATE = "search.state"  # COMPLETE, PRUNED or FAIL
+TAG_FAIL_REASON = "search.fail_reason"
+TAG_PRUNED_BY = "search.pruned_by"
+TAG_RETRY_OF = "search.retry_of"
+TAG_ARTIFACT_ERROR = "search.artifact_error"  # an artifact could not be stored; the trial went on
+TAG_BASELINE = "search.baseline"
+TAG_PROTOCOL = "search.protocol"
+TAG_BASELINE_PARAMS = "search.baseline_params"
+TAG_GRADIENT_AUDIT = "search.gradient_audit"
+TAG_NO_GRADIENT = "search.no_gradient"
+TAG_ZERO_GRADIENT = "search.zero_gradient"
+TAG_NONFINITE_GRADIENT = "search.nonfinite_gradient"
+TAG_EVENTS = "search.events"
+TAG_NUMERICS = "search.numerics"
+TAG_PLOT_ERROR = "search.plot_error"  # on a trial run: a picture could not be drawn
+TAG_PLOT_NOTES = "search.plot_notes"  # on a parent run: JSON, study plot -> why it was skipped
+TAG_EXPORT_PROBE_ERROR = "search.export_probe_error"  # why a trial has no probe batch
+TAG_PARENT_RUN = "mlflow.parentRunId"  # MLflow's own: nests a run under its parent
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"  # MLflow's own: which view the UI opens
+
+# Values of TAG_ROLE.
+ROLE_STUDY = "study"  # the parent run of one `search run`
+ROLE_TRIAL = "trial"
+ROLE_WORKER = "worker"
+ROLE_BASELINE = "baseline"
+ROLE_COMPARE = "compare"
+ROLE_COMPARE_METHOD = "compare-method"
+ROLE_CHILD = "child"
+
+
+# -- reading them back --------------------------------------------------------------------------------
+def is_retry(trial: FrozenTrial) -> bool:
+    """Whether the trial repeats another one (a retry costs no budget)."""
+    return RETRY_OF in trial.user_attrs
+
+
+def trials_used(trials: Iterable[FrozenTrial]) -> int:
+    """How many of ``trials`` count against the study's budget (every one that is not a retry)."""
+    return sum(1 for t in trials if not is_retry(t))
+
+
+def values_of(trial: FrozenTrial) -> dict[str, Any]:
+    """The trial's KerasTuner hyperparameter values (Optuna's params for a trial the oracle did not ask)."""
+    return dict(trial.user_attrs.get(HP, trial.params))
+
+
+def reason_of(trial: FrozenTrial) -> str | None:
+    """Why the trial failed or was pruned (None for a trial that did neither)."""
+    return trial.user_attrs.get(FAIL_REASON) or trial.user_attrs.get(PRUNED_BY)

@@ -1,0 +1,67 @@
+"""What a study holds after an invocation: its trials counted by state and its best trial."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from search.records import keys
+from search.storage import mask_password
+
+if TYPE_CHECKING:
+    import optuna
+
+    from search.storage import Location
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """What a ``search run`` (or ``search worker``) left in the study."""
+
+    study: str
+    complete: int
+    pruned: int
+    failed: int
+    running: int
+    best_value: float | None
+    best_trial: int | None
+    best_params: dict[str, Any] | None
+    parent_run_id: str | None
+    storage: str
+    tracking_uri: str
+
+    def metrics(self, objective: str) -> dict[str, float]:
+        """The summary logged on the parent run: counts, and ``best_<objective>`` once a trial completed."""
+        out = {"complete": float(self.complete), "pruned": float(self.pruned), "failed": float(self.failed)}
+        if self.best_value is not None and math.isfinite(self.best_value):
+            out[f"best_{objective}"] = self.best_value
+        return out
+
+
+def summarize(study: optuna.Study, parent_run_id: str | None, loc: Location) -> StudyResult:
+    """Counts the study's trials by state and finds its best completed trial."""
+    from optuna.trial import TrialState
+
+    counts = {s: 0 for s in TrialState}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state] += 1
+    best = study.best_trial if counts[TrialState.COMPLETE] else None
+    return StudyResult(
+        study=study.study_name,
+        complete=counts[TrialState.COMPLETE],
+        pruned=counts[TrialState.PRUNED],
+        failed=counts[TrialState.FAIL],
+        running=counts[TrialState.RUNNING],
+        best_value=None if best is None else best.value,
+        best_trial=None if best is None else best.number,
+        best_params=None if best is None else keys.values_of(best),
+        parent_run_id=parent_run_id,
+        storage=mask_password(loc.storage_url),
+        tracking_uri=mask_password(loc.tracking_uri),
+    )
+
+
+def count_used(study: optuna.Study) -> int:
+    """The study's trials that count against its budget (retries do not)."""
+    return keys.trials_used(study.get_trials(deepcopy=False))

@@ -1,0 +1,192 @@
+"""Loading a search space: a Python module with ``build(hp)`` and ``load_data(seed)``.
+
+A space module defines:
+
+- ``build(hp)``: returns a compiled Keras model (or define ``HYPERMODEL``, a
+  ``keras_tuner.HyperModel`` instance, instead);
+- ``load_data(seed, **settings)``: returns ``{"x": ..., "y": ..., "validation_data": (x, y)}``
+  or ``((x, y), (x_val, y_val))``;
+- ``OBJECTIVE``: the metric to optimise, ``"val_loss"`` or ``("val_accuracy", "max")``
+  (default ``"val_loss"``, minimised; ``val_*`` names minimise unless they are
+  accuracies/AUC-like, as in KerasTuner), or a function ``OBJECTIVE(settings)``
+  returning one of those when the metric depends on a setting (resolved by
+  :meth:`Space.with_settings`; ``load_space`` resolves it with the defaults);
+- ``EPOCHS``: default epochs per trial (default 10);
+- optionally ``SETTINGS``: ``{name: [default, other, ...]}`` fixed, non-searched
+  settings chosen with ``--set name=value``: each is passed to ``load_data`` and
+  declared in ``hp`` as ``hp.Fixed``, so ``build`` reads it with ``hp.get(name)``;
+- optionally ``fit(hp, model, *args, **kwargs)`` to train differently (batch size
+  from ``hp``, extra callbacks), returning the ``History``;
+- optionally ``TRIAL_HOOKS``: :class:`~search.engine.hooks.TrialHook` objects attached to
+  every trial, and ``plots(model, data[, hp])``: the space's own figures of each trial;
+
+``search run NAME`` finds ``spaces/NAME.py``; ``search run path/to/space.py`` any file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable
+
+from search.errors import SpaceError
+from search.space.data import Data
+
+if TYPE_CHECKING:
+    import keras
+    import keras_tuner
+
+    from search.engine.hooks import TrialHook
+
+DEFAULT_EPOCHS = 10
+
+
+@dataclass(frozen=True)
+class Space:
+    """A loaded search space."""
+
+    name: str
+    path: Path
+    module: ModuleType
+    objective: str
+    direction: str
+    epochs: int
+    settings: dict[str, tuple] = field(default_factory=dict)
+
+    @property
+    def build(self) -> Callable:
+        return self.module.build
+
+    @property
+    def fit(self) -> Callable | None:
+        return getattr(self.module, "fit", None)
+
+    @property
+    def source_hash(self) -> str:
+        """SHA-256 of the space file's content."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+    def default_settings(self) -> dict[str, Any]:
+        return {name: values[0] for name, values in self.settings.items()}
+
+    def with_settings(self, settings: dict[str, Any]) -> Space:
+        """This space with its objective resolved for ``settings`` (a callable ``OBJECTIVE``)."""
+        objective, direction = _objective(self.module, self.path, settings)
+        return replace(self, objective=objective, direction=direction)
+
+    def hypermodel(self) -> keras_tuner.HyperModel:
+        """The space as a ``keras_tuner.HyperModel``."""
+        from search.space.hypermodel import SpaceHyperModel
+
+        return getattr(self.module, "HYPERMODEL", None) or SpaceHyperModel(self)
+
+    def trial_hooks(self) -> list[TrialHook]:
+        """The space's own hooks: its module's optional ``TRIAL_HOOKS`` list."""
+        return list(getattr(self.module, "TRIAL_HOOKS", ()) or ())
+
+    def figures(self, model: keras.Model, x: Any, y: Any, x_val: Any, y_val: Any,
+                hp: keras_tuner.HyperParameters) -> dict[str, Any]:
+        """The space's own figures of a trained model: its module's optional ``plots(model, data)``
+        or ``plots(model, data, hp)`` (``data`` a :class:`Data`), as ``{name: figure}`` ({} without one)."""
+        draw = getattr(self.module, "plots", None)
+        if not callable(draw):
+            return {}
+        data = Data(x, y, x_val, y_val)
+        figures = draw(model, data, hp) if "hp" in inspect.signature(draw).parameters else draw(model, data)
+        if not isinstance(figures or {}, dict):
+            raise TypeError(f"the space's plots() returned {type(figures).__name__}; expected a dict of name -> Figure")
+        return figures or {}
+
+
+def spaces_dir() -> Path:
+    """The folder of the shipped spaces (the ``spaces`` package)."""
+    spec = importlib.util.find_spec("spaces")
+    if spec is None or not spec.submodule_search_locations:
+        raise SpaceError("The 'spaces' package is not installed; reinstall the project.")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def list_spaces() -> list[str]:
+    """Names of the shipped spaces."""
+    return sorted(p.stem for p in spaces_dir().glob("*.py") if not p.stem.startswith("_"))
+
+
+def _resolve(spec: str) -> Path:
+    if spec.endswith(".py") or "/" in spec or "\\" in spec:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise SpaceError(f"Space file {spec!r} does not exist.")
+        return path.resolve()
+    path = spaces_dir() / f"{spec}.py"
+    if not path.is_file():
+        raise SpaceError(f"Unknown space {spec!r}; accepted: {', '.join(list_spaces())} or a path to a .py file.")
+    return path
+
+
+def _import(path: Path) -> ModuleType:
+    module_name = f"search_space_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise SpaceError(f"Space {str(path)!r} has a syntax error at line {e.lineno}: {e.msg}.") from None
+    except Exception as e:  # a space's import-time error is the user's to fix: say which
+        raise SpaceError(f"Space {str(path)!r} failed to import: {type(e).__name__}: {e}") from None
+    sys.modules[module_name] = module
+    return module
+
+
+def _objective(module: ModuleType, path: Path, settings: dict[str, Any] | None = None) -> tuple[str, str]:
+    objective = getattr(module, "OBJECTIVE", "val_loss")
+    if callable(objective) and not hasattr(objective, "direction"):
+        defaults = {k: v[0] for k, v in (getattr(module, "SETTINGS", None) or {}).items()}
+        try:
+            objective = objective({**defaults, **(settings or {})})
+        except Exception as e:  # the space's own bug: say where
+            raise SpaceError(f"Space {str(path)!r}: OBJECTIVE(settings) failed: {type(e).__name__}: {e}") from None
+    if isinstance(objective, str):
+        name = objective
+        maximise = any(k in name for k in ("acc", "auc", "precision", "recall", "f1"))
+        return name, "max" if maximise else "min"
+    if hasattr(objective, "name") and hasattr(objective, "direction"):
+        return objective.name, objective.direction
+    if isinstance(objective, (tuple, list)) and len(objective) == 2 and objective[1] in ("min", "max"):
+        return str(objective[0]), objective[1]
+    raise SpaceError(
+        f"Space {str(path)!r}: OBJECTIVE={objective!r} is not accepted; use a metric name, "
+        "(name, 'min'|'max'), a keras_tuner.Objective, or a function of the settings returning one."
+    )
+
+
+def load_space(spec: str) -> Space:
+    """Loads a space by name (``spaces/NAME.py``) or by path, and checks its contract."""
+    path = _resolve(spec)
+    module = _import(path)
+    if not callable(getattr(module, "build", None)) and getattr(module, "HYPERMODEL", None) is None:
+        raise SpaceError(f"Space {str(path)!r} defines no build(hp) function (nor HYPERMODEL).")
+    if not callable(getattr(module, "load_data", None)):
+        raise SpaceError(f"Space {str(path)!r} defines no load_data(seed) function.")
+    epochs = getattr(module, "EPOCHS", DEFAULT_EPOCHS)
+    if not isinstance(epochs, int) or epochs < 1:
+        raise SpaceError(f"Space {str(path)!r}: EPOCHS must be a positive integer, got {epochs!r}.")
+    settings = getattr(module, "SETTINGS", {}) or {}
+    if not isinstance(settings, dict) or not all(isinstance(v, (list, tuple)) and v for v in settings.values()):
+        raise SpaceError(f"Space {str(path)!r}: SETTINGS must map names to non-empty lists of values.")
+    name, direction = _objective(module, path)
+    return Space(
+        name=path.stem,
+        path=path,
+        module=module,
+        objective=name,
+        direction=direction,
+        epochs=epochs,
+        settings={k: tuple(v) for k, v in settings.items()},
+    )

@@ -1,0 +1,87 @@
+"""``StudyConfig``: every setting of a ``search run``, validated once."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from search.engine.samplers import PRUNER_NAMES, SAMPLER_NAMES
+from search.errors import UsageError
+
+_STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+DEFAULT_TRIALS = 10  # a new study's budget when --trials is not given
+
+
+def parse_sets(items: list[str] | tuple[str, ...] | None) -> dict[str, str]:
+    """Parses ``NAME=VALUE`` strings (values stay strings; the space types them)."""
+    out: dict[str, str] = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"Invalid --set {item!r}; expected NAME=VALUE.")
+        out[name.strip()] = value.strip()
+    return out
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """The settings of one study invocation.
+
+    Attributes:
+        space: a space name (``spaces/NAME.py``) or a path to a space file.
+        study: the study name (default: the space's name); re-running resumes it.
+        trials: the study's total trial budget (stored with the study).
+        timeout: seconds after which no new trial starts (this invocation).
+        epochs: epochs per trial (default: the space's ``EPOCHS``).
+        sampler, pruner: names from :data:`search.engine.samplers.SAMPLER_NAMES` / ``PRUNER_NAMES``.
+        seed: sampler seed, data seed and per-trial training seed base.
+        sets: ``--set NAME=VALUE`` pairs: space settings or fixed hyperparameters.
+        home, storage, tracking_uri: where the study lives (see :mod:`search.storage`).
+        allow_space_change: resume even if the space file changed since the study began.
+        max_consecutive_failures: stop the study after this many failed trials in a row.
+        workers: local worker processes sharing the study (each with its share of the cores).
+        progress: show the progress display.
+    """
+
+    space: str
+    study: str | None = None
+    trials: int | None = None
+    timeout: float | None = None
+    epochs: int | None = None
+    sampler: str = "tpe"
+    pruner: str = "median"
+    seed: int = 0
+    sets: dict[str, str] = field(default_factory=dict)
+    home: str | None = None
+    storage: str | None = None
+    tracking_uri: str | None = None
+    allow_space_change: bool = False
+    max_consecutive_failures: int = 10
+    workers: int = 1
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_limits(self.trials, self.timeout)
+        for name in ("epochs", "workers"):
+            check_positive(name, getattr(self, name))
+        if self.sampler not in SAMPLER_NAMES:
+            raise UsageError(f"Unknown sampler {self.sampler!r}; accepted: {', '.join(SAMPLER_NAMES)}.")
+        if self.pruner not in PRUNER_NAMES:
+            raise UsageError(f"Unknown pruner {self.pruner!r}; accepted: {', '.join(PRUNER_NAMES)}.")
+        if self.study is not None and not _STUDY_NAME.match(self.study):
+            raise UsageError(
+                f"Invalid study name {self.study!r}; use letters, digits, '_', '.', '-' (at most 128)."
+            )
+
+
+def check_positive(name: str, value: int | None) -> None:
+    """``--NAME`` is a positive integer when given."""
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise UsageError(f"--{name} must be a positive integer, got {value!r}.")
+
+
+def check_limits(trials: int | None, timeout: float | None) -> None:
+    """``--trials`` and ``--timeout``, as ``search run`` and ``search worker`` take them."""
+    check_positive("trials", trials)
+    if timeout is not None and not timeout > 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {timeout!r}.")

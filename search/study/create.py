@@ -1,0 +1,114 @@
+"""Creating a study, or resuming it: the study's stored settings, checked against the space.
+
+A study stores what every process working on it needs (the ``STUDY_*`` user attributes of
+:mod:`search.records.keys`): ``search run`` writes them when it creates the study and
+again when it resumes it (a resumed study keeps the settings it was created with, and
+refuses others); ``search worker`` reads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from search import storage as storage_mod
+from search.errors import UsageError
+from search.records import keys
+from search.study.config import DEFAULT_TRIALS
+
+if TYPE_CHECKING:
+    import optuna
+
+    from search.engine.heartbeat import StaleTrials
+    from search.space import Space
+    from search.storage import Location
+    from search.study.config import StudyConfig
+    from search.study.plan import Setup
+
+
+def open_study_storage(url: str) -> tuple[optuna.storages.BaseStorage, StaleTrials]:
+    """Opens the storage with heartbeats on (RDB storages) and a stale-trial collector."""
+    from search.engine.heartbeat import StaleTrials, intervals
+
+    heartbeat = intervals() if not url.startswith("journal:") else None
+    return storage_mod.open_storage(url, heartbeat=heartbeat), StaleTrials()
+
+
+def create_or_resume(config: StudyConfig, setup: Setup, name: str, loc: Location) -> tuple[optuna.Study, StaleTrials]:
+    """The study ``name``, created with ``config``'s settings, or resumed if they match its own.
+
+    Two ``search run``s of one new study started together both work on it: the one that
+    finds it created by the other since it looked resumes it.
+    """
+    import optuna
+
+    from search.engine.samplers import make_pruner, make_sampler
+
+    ostorage, stale = open_study_storage(loc.storage_url)
+    space = setup.space
+    direction = "maximize" if space.direction == "max" else "minimize"
+    existing = name in {s.study_name for s in optuna.get_all_study_summaries(ostorage, include_best_trial=False)}
+    sampler = make_sampler("random" if config.sampler == "grid" else config.sampler, config.seed)
+    pruner = make_pruner(config.pruner, setup.epochs)
+    fingerprint = space_fingerprint(space, setup.settings)
+    if not existing:
+        try:
+            study = optuna.create_study(study_name=name, storage=ostorage, sampler=sampler, pruner=pruner,
+                                        direction=direction)
+        except optuna.exceptions.DuplicatedStudyError:  # another process created it since: resume it
+            existing = True
+    if existing:
+        study = optuna.load_study(study_name=name, storage=ostorage, sampler=sampler, pruner=pruner)
+        check_resume(study, space, setup.settings, fingerprint, config.allow_space_change)
+        if study.direction.name.lower() != direction:
+            raise UsageError(f"Study {name!r} was created to {study.direction.name.lower()}, not {direction}.")
+    _store_settings(study, config, setup, fingerprint, existing)
+    return study, stale
+
+
+def _store_settings(study: optuna.Study, config: StudyConfig, setup: Setup, fingerprint: str, existing: bool) -> None:
+    space = setup.space
+    attrs = {
+        keys.STUDY_SPACE: space.name, keys.STUDY_SPACE_PATH: str(space.path),
+        keys.STUDY_SPACE_SHA256: space.source_hash, keys.STUDY_SPACE_FINGERPRINT: fingerprint,
+        keys.STUDY_FIXED: setup.fixed, keys.STUDY_OBJECTIVE: space.objective, keys.STUDY_DIRECTION: space.direction,
+        keys.STUDY_EPOCHS: setup.epochs, keys.STUDY_SAMPLER: config.sampler, keys.STUDY_PRUNER: config.pruner,
+        keys.STUDY_SEED: config.seed,
+    }
+    if not existing:  # a resumed study keeps the settings it was created with (check_resume)
+        attrs[keys.STUDY_SETTINGS] = setup.settings
+    if not existing or config.trials is not None:
+        attrs[keys.STUDY_MAX_TRIALS] = config.trials or study.user_attrs.get(keys.STUDY_MAX_TRIALS) or DEFAULT_TRIALS
+    for key, value in attrs.items():
+        study.set_user_attr(key, value)
+
+
+def space_fingerprint(space: Space, settings: dict[str, Any]) -> str:
+    """SHA-256 of the space's file and of the hyperparameters it declares."""
+    from search.space.sets import declared_space
+
+    declared = [hp.get_config() for hp in declared_space(space, settings).space]
+    text = json.dumps([space.source_hash, declared], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_resume(study: optuna.Study, space: Space, settings: dict[str, Any], fingerprint: str,
+                 allow_space_change: bool) -> None:
+    """Refuses to resume ``study`` with another space, other settings or a changed space file."""
+    attrs = study.user_attrs
+    if attrs.get(keys.STUDY_SPACE) not in (None, space.name):
+        raise UsageError(
+            f"Study {study.study_name!r} belongs to space {attrs[keys.STUDY_SPACE]!r}, not {space.name!r}."
+        )
+    if attrs.get(keys.STUDY_SETTINGS) is not None and attrs[keys.STUDY_SETTINGS] != settings:
+        raise UsageError(
+            f"Study {study.study_name!r} was created with settings {attrs[keys.STUDY_SETTINGS]}, not {settings}; "
+            "use another --study name for other settings."
+        )
+    stored = attrs.get(keys.STUDY_SPACE_FINGERPRINT)
+    if stored is not None and stored != fingerprint and not allow_space_change:
+        raise UsageError(
+            f"Space {space.name!r} changed since study {study.study_name!r} was created "
+            f"({space.path}); pass --allow-space-change to resume it anyway, or use another --study name."
+        )

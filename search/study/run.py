@@ -1,0 +1,74 @@
+"""``run_study``: check everything, create or resume the study, and run its trials."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from search import storage as storage_mod
+from search.records import keys
+from search.records.summary import StudyResult
+from search.study.config import StudyConfig
+
+if TYPE_CHECKING:
+    from search.study.plan import Plan
+    from search.study.workers import LocalWorkers
+
+
+def run_study(config: StudyConfig, local: LocalWorkers | None = None) -> StudyResult:
+    """Creates (or resumes) the study and runs trials until its budget or timeout.
+
+    Everything is checked before anything is written: a bad space, option, ``--set``
+    or data leaves every store untouched. Whatever happens after, no Optuna trial
+    and no MLflow run is left RUNNING. With ``config.workers > 1`` the other local
+    workers start here, before TensorFlow is imported, unless ``local`` (the
+    :class:`~search.study.workers.LocalWorkers` the caller started even earlier) is given;
+    they are stopped, whatever happens, before this returns.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if config.workers > 1 and local is None:
+        from search.study.workers import LocalWorkers
+
+        local = LocalWorkers(config.workers)
+    try:
+        return _run_study(config, local)
+    finally:
+        if local is not None:
+            local.stop()
+
+
+def _run_study(config: StudyConfig, local: LocalWorkers | None) -> StudyResult:
+    from search.space.loader import load_space
+    from search.space.sets import resolve_sets
+    from search.study.create import create_or_resume
+    from search.study.execute import execute
+    from search.study.plan import make_plan, make_setup
+    from search.study.workers import limit_threads, run_local_workers
+    from search.tracking.client import check_tracking
+
+    if config.workers > 1:  # this process is one of the workers: its share of the cores
+        limit_threads(config.workers)
+    space = load_space(config.space)
+    name = config.study or space.name
+    loc = storage_mod.resolve(config.home, config.storage, config.tracking_uri)
+    setup = make_setup(space, *resolve_sets(space, config.sets), config.epochs, config.seed)
+    check_tracking(loc.tracking_uri)
+    study, stale = create_or_resume(config, setup, name, loc)
+    plan = make_plan(study, stale, loc, setup, timeout=config.timeout, progress=config.progress,
+                     max_consecutive_failures=config.max_consecutive_failures)
+    plan.parent_params = _parent_params(config, plan)
+    if config.workers > 1:
+        return run_local_workers(plan, local)
+    return execute(plan)
+
+
+def _parent_params(config: StudyConfig, plan: Plan) -> dict[str, Any]:
+    """The settings of this invocation, logged as its parent run's params."""
+    space, setup = plan.space, plan.setup
+    return {
+        keys.PARAM_STUDY: plan.study.study_name, keys.STUDY_SPACE: space.name, keys.STUDY_SPACE_PATH: str(space.path),
+        keys.STUDY_SAMPLER: config.sampler, keys.STUDY_PRUNER: config.pruner, keys.STUDY_SEED: config.seed,
+        keys.PARAM_STORAGE: plan.loc.storage_url, keys.PARAM_WORKERS: config.workers, keys.PARAM_TRIALS: plan.budget,
+        keys.STUDY_EPOCHS: setup.epochs, keys.PARAM_TIMEOUT: config.timeout, keys.STUDY_OBJECTIVE: space.objective,
+        keys.STUDY_DIRECTION: space.direction, **keys.setting_params(setup.settings, setup.fixed),
+    }
