@@ -5,7 +5,7 @@
 - stores: one Optuna ``Trial.report`` and one MLflow ``log_batch`` of two metrics, on new
   SQLite stores in WAL mode, with SQLite's default ``synchronous=FULL`` (a plain
   SQLAlchemy engine) against the harness's stores (``search.storage.open_storage`` and
-  ``search.tracking.Tracker``, which use ``synchronous=NORMAL``); milliseconds per write.
+  ``search.tracking.tracker.Tracker``, which use ``synchronous=NORMAL``); milliseconds per write.
 - callbacks: a 20-epoch ``iq_combiner`` fit at batch size 16 (64 batches an epoch) with no
   callback against eight empty ``keras.callbacks.Callback`` objects (Keras calls each at
   every batch), rounds interleaved; the median seconds and their ratio.
