@@ -22,8 +22,9 @@ def require_study(name: str, loc: Location, ostorage: optuna.storages.BaseStorag
     """Loads study ``name`` from an open storage, or says which studies exist there."""
     import optuna
 
-    if name not in study_names(ostorage):
-        listed = ", ".join(study_names(ostorage)) or "none"
+    names = study_names(ostorage)
+    if name not in names:
+        listed = ", ".join(names) or "none"
         raise StudyNotFoundError(
             f"Unknown study {name!r} in {storage_mod.mask_password(loc.storage_url)}; studies there: {listed}."
         )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from search import storage as storage_mod
 from search.errors import UsageError
 from search.records import keys
+from search.records.studies import study_names
 from search.study.config import DEFAULT_TRIALS
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ def create_or_resume(config: StudyConfig, setup: Setup, name: str, loc: Location
     ostorage, stale = open_study_storage(loc.storage_url)
     space = setup.space
     direction = "maximize" if space.direction == "max" else "minimize"
-    existing = name in {s.study_name for s in optuna.get_all_study_summaries(ostorage, include_best_trial=False)}
+    existing = name in study_names(ostorage)
     sampler = make_sampler("random" if config.sampler == "grid" else config.sampler, config.seed)
     pruner = make_pruner(config.pruner, setup.epochs)
     fingerprint = space_fingerprint(space, setup.settings)
