@@ -57,7 +57,7 @@ def test_build_raising_for_some_trials_fails_those_and_the_study_goes_on(run_cli
 
 @pytest.mark.parametrize(("option", "value", "accepted"), [
     ("--sampler", "bogus", "Unknown sampler 'bogus'; accepted: tpe, random, cmaes, qmc, grid."),
-    ("--pruner", "bogus", "Unknown pruner 'bogus'; accepted: median, percentile, sha, hyperband, wilcoxon, none."),
+    ("--pruner", "bogus", "Unknown pruner 'bogus'; accepted: asha, median, percentile, sha, hyperband, wilcoxon, none."),
 ])
 def test_unknown_sampler_or_pruner(run_cli, isolated_home, space_path, option, value, accepted):
     _fails(run_cli, ["run", space_path("tiny"), option, value], accepted, isolated_home)

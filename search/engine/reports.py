@@ -48,13 +48,17 @@ class EpochReports:
 
 
 def pruner_may_act(pruner: optuna.pruners.BasePruner, step: int) -> bool:
-    """False where Optuna's ``pruner`` is sure to say "go on" at ``step``: the no-op pruner, and
-    the median and percentile pruners' warm-up steps. ``should_prune`` reads every finished
+    """False where Optuna's ``pruner`` is sure to say "go on" at ``step``: the no-op pruner, the
+    median and percentile pruners' warm-up steps, and the ASHA pruner's steps between rungs. ``should_prune`` reads every finished
     trial before it looks at the step, so asking it there costs for nothing."""
     import optuna
 
+    from search.engine.asha import AshaPruner
+
     if type(pruner) is optuna.pruners.NopPruner:
         return False
+    if isinstance(pruner, AshaPruner):
+        return pruner.is_rung(step)
     if type(pruner) in (optuna.pruners.MedianPruner, optuna.pruners.PercentilePruner):
         return step >= getattr(pruner, "_n_warmup_steps", 0)
     return True

@@ -6,24 +6,29 @@ only when a sampler or pruner is made, so reading the names costs nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
 from search.errors import UsageError
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.trial import FrozenTrial
 
 SAMPLER_NAMES = ("tpe", "random", "cmaes", "qmc", "grid")
-PRUNER_NAMES = ("median", "percentile", "sha", "hyperband", "wilcoxon", "none")
+PRUNER_NAMES = ("asha", "median", "percentile", "sha", "hyperband", "wilcoxon", "none")
+# What `search run` uses when no --sampler or --pruner is given (README, "Choosing a strategy").
+DEFAULT_SAMPLER = "tpe"
+DEFAULT_PRUNER = "asha"
 
 
-def _tpe(seed: int | None, **_: Any) -> optuna.samplers.BaseSampler:
+def _tpe(seed: int | None, priors: Sequence[FrozenTrial] = (), **_: Any) -> optuna.samplers.BaseSampler:
     from search.engine.failure_aware import FailureAwareTPESampler
 
     # Multivariate with constant liar is Optuna 5's default; group=True keeps
     # conditional hyperparameters (KerasTuner conditional scopes) in their own groups.
     # Failure-aware: trials failed by a NaN loss (FAIL + violated constraint) count as bad.
-    return FailureAwareTPESampler(seed=seed, multivariate=True, group=True, constant_liar=True)
+    return FailureAwareTPESampler(seed=seed, multivariate=True, group=True, constant_liar=True, priors=priors)
 
 
 def _random(seed: int | None, **_: Any) -> optuna.samplers.BaseSampler:
@@ -75,7 +80,9 @@ def make_sampler(name: str, seed: int | None = None, **kwargs: Any) -> optuna.sa
     Args:
         name: one of :data:`SAMPLER_NAMES`.
         seed: the sampler's seed.
-        **kwargs: ``grid`` (name -> values) for the grid sampler.
+        **kwargs: ``grid`` (name -> values) for the grid sampler; ``priors`` (finished trials of
+            another study of the space, :mod:`search.engine.warm`) for TPE, which alone learns
+            from them (the others ignore them).
     """
     if name not in _SAMPLERS:
         raise UsageError(f"Unknown sampler {name!r}; accepted: {', '.join(SAMPLER_NAMES)}.")
@@ -94,7 +101,10 @@ def make_pruner(name: str, max_resource: int) -> optuna.pruners.BasePruner:
     if name not in PRUNER_NAMES:
         raise UsageError(f"Unknown pruner {name!r}; accepted: {', '.join(PRUNER_NAMES)}.")
     warmup = max(1, max_resource // 5)  # let every trial learn a little before judging it
+    from search.engine.asha import AshaPruner
+
     table: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
+        "asha": lambda: AshaPruner(max_resource=max(max_resource, 1)),
         "median": lambda: optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup),
         "percentile": lambda: optuna.pruners.PercentilePruner(
             25.0, n_startup_trials=3, n_warmup_steps=warmup

@@ -118,7 +118,7 @@ def test_nan_trials_fail_with_the_reason_and_the_study_completes_its_healthy_one
     # Random sampler, seed 4: mode = nan, nan, nan, ok, ok. Two consecutive failures would
     # end the study, but NaN trials do not count toward that limit.
     result = run_study(StudyConfig(space=space_path("nan_at_epoch2"), study="nan", trials=5, epochs=3,
-                                   sampler="random", seed=4, max_consecutive_failures=2, progress=False))
+                                   sampler="random", pruner="none", seed=4, max_consecutive_failures=2, progress=False))
     assert (result.complete, result.failed) == (2, 3)
     study = _study("nan")
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 3 + [TrialState.COMPLETE] * 2

@@ -49,7 +49,7 @@ def _open_images(client: MlflowClient, run_id: str, folder: str, tmp_path) -> se
 
 def test_trial_and_study_plots_are_logged_as_images(space_path, tmp_path):
     result = run_study(StudyConfig(space=space_path("classifier"), study="pictures", trials=3, epochs=2,
-                                   sampler="random", seed=1, progress=False))
+                                   sampler="random", pruner="none", seed=1, progress=False))
     assert result.complete == 3
     client, runs = _runs("pictures")
     trials = [r for r in runs if r.data.tags.get("search.role") == "trial"]
