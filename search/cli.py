@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from search.engine.samplers import DEFAULT_PRUNER, DEFAULT_SAMPLER
 from search.errors import SearchError
 
 if TYPE_CHECKING:
@@ -58,10 +59,14 @@ def run(
     trials: Annotated[Optional[int], typer.Option(help="The study's total trial budget [default 10, or the stored one].")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Start no new trial after this many seconds.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs per trial [default: the space's EPOCHS].")] = None,
-    sampler: Annotated[str, typer.Option(help="tpe|random|cmaes|qmc|grid")] = "tpe",
-    pruner: Annotated[str, typer.Option(help="median|percentile|sha|hyperband|wilcoxon|none")] = "median",
+    sampler: Annotated[str, typer.Option(help="tpe|random|cmaes|qmc|grid")] = DEFAULT_SAMPLER,
+    pruner: Annotated[str, typer.Option(help="median|percentile|sha|hyperband|wilcoxon|none")] = DEFAULT_PRUNER,
     seed: Annotated[int, typer.Option(help="Seed of the sampler, the data and each trial's training.")] = 0,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE: a space setting or a fixed hyperparameter (repeatable).")] = None,
+    target: Annotated[Optional[float], typer.Option(help="End the study once a trial reaches this objective value (stored with the study).")] = None,
+    enqueue: Annotated[Optional[str], typer.Option(metavar="FILE.json", help="Configurations to run first: a JSON object of hyperparameter values, or a list of them.")] = None,
+    warm_start: Annotated[Optional[str], typer.Option(metavar="STUDY[:K]", help="Run the best K (default 3) configurations of another study of the space first; TPE learns from its other trials.")] = None,
+    suggested: Annotated[bool, typer.Option(help="Run the space's SUGGESTED configurations first.")] = True,
     allow_space_change: Annotated[bool, typer.Option(help="Resume even if the space file changed.")] = False,
     workers: Annotated[int, typer.Option(help="Local worker processes sharing the study (each gets its share of the cores).")] = 1,
     home: HomeOpt = None,
@@ -75,7 +80,8 @@ def run(
     config = StudyConfig(
         space=space, study=study, trials=trials, timeout=timeout, epochs=epochs, sampler=sampler,
         pruner=pruner, seed=seed, sets=parse_sets(set_), allow_space_change=allow_space_change,
-        home=home, storage=storage, tracking_uri=tracking_uri, workers=workers,
+        home=home, storage=storage, tracking_uri=tracking_uri, workers=workers, target=target,
+        enqueue=enqueue, warm_start=warm_start, suggested=suggested,
     )
     local = None
     if config.workers > 1:  # the other workers import TensorFlow while this process does
@@ -114,6 +120,8 @@ def _print_result(result: StudyResult) -> None:
         f"study {result.study}: {result.complete} complete, {result.pruned} pruned, "
         f"{result.failed} failed; best {best}"
     )
+    if result.target_reached:
+        typer.echo(f"stopped: target {result.target:g} reached")
     typer.echo(f"storage {result.storage}\nmlflow  {result.tracking_uri} (parent run {result.parent_run_id})")
     if result.complete == 0:
         raise StudyFailedError(f"Study {result.study!r} has no completed trial; see `search trials {result.study}`.")

@@ -28,6 +28,11 @@ ACTIVATIONS = ("tanh", "truncation", "bump")
 TRUNCATION_MODES = ("exact", "straight_through", "trainable")
 SIGMA_PARAMETRIZATIONS = ("shared", "per_channel")
 OPTIMIZERS = ("adam", "sgd_momentum")
+# What a new study runs first: the variant that scored best in spaces/README.md, the trainable bump.
+SUGGESTED = [
+    {"activation": "bump", "sigma": 1.0, "sigma_parametrization": "shared", "optimizer": "adam",
+     "learning_rate": 0.003, "filters": 8, "kernel_size": 5, "batch_size": 32},
+]
 MOVED = 1e-6  # a parameter "moved" when it changed by more than this (relative)
 
 

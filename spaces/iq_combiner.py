@@ -67,6 +67,23 @@ def objective(settings: dict[str, Any]) -> tuple[str, str]:
 OBJECTIVE = objective
 
 
+def suggested(settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a new study runs first (spaces/README.md): for the angle, a wrap-aware loss from
+    Glorot, which trains in every measured study; for add and multiply, the matching combiner."""
+    if settings["target"] == "atan2":
+        return [
+            {"combiner": "atan2", "loss": "anti_wrap_l1", "init": "glorot", "optimizer": "adam",
+             "learning_rate": 0.04, "batch_size": 32},
+            {"combiner": "atan2", "loss": "anti_wrap_l1", "init": "glorot", "optimizer": "sgd_momentum",
+             "learning_rate": 0.004, "batch_size": 32},
+        ]
+    return [{"combiner": settings["target"], "loss": "mse", "init": "glorot", "optimizer": "adam",
+             "learning_rate": 0.01, "batch_size": 32}]
+
+
+SUGGESTED = suggested
+
+
 def true_kernel() -> np.ndarray:
     """The Tukey window of length 64 both branches should learn (a new array each call)."""
     return _window().copy()

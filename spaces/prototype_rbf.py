@@ -37,6 +37,14 @@ PROTOTYPES = ("class_means", "kmeans", "random", "all")
 PER_CLASS = (1, 2, 4, 8, 16)
 AGGREGATIONS = ("logsumexp", "dense")
 OPTIMIZERS = ("adam", "sgd_momentum", "rmsprop")
+# What a new study runs first: a per-feature Gaussian kernel, the kind of trial that scored best on every
+# dataset (spaces/README.md), over 16 trainable k-means prototypes per class (as accurate on digits as all
+# training rows, and several times faster).
+SUGGESTED = [
+    {"kernel": "gaussian", "prototypes": "kmeans", "per_class": 16, "trainable_prototypes": True,
+     "width_init": "scale", "width_multiplier": 1.0, "trainable_width": True, "aggregation": "logsumexp",
+     "weight_decay": 1e-4, "optimizer": "adam", "learning_rate": 0.01, "batch_size": 32},
+]
 
 
 @lru_cache(maxsize=None)

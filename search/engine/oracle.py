@@ -30,6 +30,7 @@ from search.engine.heartbeat import LOST
 from search.engine.hooks import TrialListener, notify
 from search.engine.reports import EpochReports, pruner_may_act
 from search.records import keys
+from search.records.summary import reaches
 from search.storage import ask_lock
 
 if TYPE_CHECKING:
@@ -60,6 +61,9 @@ class OptunaOracle(keras_tuner.Oracle):
             retried here with the same values.
         max_local_trials: at most this many trials (retries included) in this process.
         worker_name: recorded as the ``worker`` user attribute of each trial run here.
+        target: the objective value that answers the search: a trial whose epoch reaches it
+            stops training there (and completes), and no trial starts once a completed
+            trial of the study reached it (whichever process ran it).
         **kwargs: passed to ``keras_tuner.Oracle`` (``hyperparameters``,
             ``max_retries_per_trial``, ``max_consecutive_failed_trials``, ...).
 
@@ -87,6 +91,7 @@ class OptunaOracle(keras_tuner.Oracle):
         stale_trials: StaleTrials | None = None,
         max_local_trials: int | None = None,
         worker_name: str | None = None,
+        target: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(objective=objective, max_trials=max_trials, **kwargs)
@@ -114,6 +119,7 @@ class OptunaOracle(keras_tuner.Oracle):
         self.stale_trials = stale_trials
         self.max_local_trials = max_local_trials
         self.worker_name = worker_name
+        self.target = target
         self._started = time.monotonic()
         self._running: dict[str, optuna.Trial] = {}  # KT trial id -> its live Optuna trial
         self._numbers: dict[str, int] = {}  # KT trial id -> its latest Optuna trial number
@@ -157,6 +163,8 @@ class OptunaOracle(keras_tuner.Oracle):
     def _stop_reason(self) -> str | None:
         if self.timeout is not None and time.monotonic() - self._started > self.timeout:
             return "timeout"
+        if self.target is not None and self._target_reached():
+            return "target reached"
         if self.max_trials and self.trials_used() >= self.max_trials and not self._waiting_retries():
             return "budget"
         if self.max_local_trials is not None and len(self.start_order) >= self.max_local_trials:
@@ -165,6 +173,11 @@ class OptunaOracle(keras_tuner.Oracle):
         if isinstance(sampler, optuna.samplers.GridSampler) and sampler.is_exhausted(self.study):
             return "grid exhausted"
         return None
+
+    def _target_reached(self) -> bool:
+        """Whether a completed trial of the study reached :attr:`target`."""
+        done = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return any(reaches(t.value, self.target, self.objective.direction) for t in done)
 
     def _others_running(self) -> bool:
         """Whether trials of other processes run (only watched when heartbeats are on)."""
@@ -254,7 +267,8 @@ class OptunaOracle(keras_tuner.Oracle):
 
     # -- per-epoch reports ---------------------------------------------------------------
     def report(self, trial_id: str, step: int, logs: dict[str, float]) -> bool:
-        """Reports one epoch's metrics; returns True when Optuna's pruner says stop.
+        """Reports one epoch's metrics; returns True when Optuna's pruner says stop, or the
+        value reaches :attr:`target`.
 
         The objective's value reaches the storage before the pruner is asked, and in
         bursts while the pruner cannot act (:mod:`search.engine.reports`).
@@ -264,6 +278,9 @@ class OptunaOracle(keras_tuner.Oracle):
         value = logs.get(self.objective.name)
         if otrial is None or value is None or not math.isfinite(value):
             return False
+        if reaches(float(value), self.target, self.objective.direction):
+            self._reports.add(trial_id, otrial, step, float(value), urgent=True)
+            return True  # the answer: the trial stops here and completes (it is not pruned)
         may_act = pruner_may_act(self.study.pruner, step)
         self._reports.add(trial_id, otrial, step, float(value), urgent=may_act)
         if may_act and otrial.should_prune():

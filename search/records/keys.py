@@ -22,6 +22,7 @@ PRUNED_BY = "pruned_by"  # "MedianPruner at step 3"
 WORKER = "worker"  # host-pid of the process that ran it
 TRIAL_DIR = "trial_dir"  # its KerasTuner folder (checkpoints, probe)
 MLFLOW_RUN_ID = "mlflow_run_id"  # its MLflow run
+ENQUEUED = "enqueued"  # where a configuration that ran first came from: "SUGGESTED", "file F", "study S trial N"
 # The trial doctor's findings.
 GRADIENT_AUDIT = "gradient_audit"  # "ok", counts per problem, or "skipped: why"
 NO_GRADIENT = "no_gradient"  # variables whose gradient is None
@@ -48,6 +49,8 @@ STUDY_SAMPLER = "sampler"
 STUDY_PRUNER = "pruner"
 STUDY_SEED = "seed"
 STUDY_PARENT_RUN_ID = "parent_run_id"
+STUDY_TARGET = "target"  # the objective value that ends the study once a trial reaches it
+STUDY_WARM_START = "warm_start"  # {"study": the other study, "best": its trials enqueued here}
 
 # -- MLflow params of a parent run: the study's settings under the STUDY_* names above, and --------
 PARAM_STUDY = "study"
@@ -87,6 +90,7 @@ TAG_PLOT_ERROR = "search.plot_error"  # on a trial run: a picture could not be d
 TAG_PLOT_NOTES = "search.plot_notes"  # on a parent run: JSON, study plot -> why it was skipped
 TAG_EXPORT_PROBE_ERROR = "search.export_probe_error"  # why a trial has no probe batch
 TAG_PARENT_RUN = "mlflow.parentRunId"  # MLflow's own: nests a run under its parent
+TAG_STOPPED = "search.stopped"  # on a parent run: why no new trial started ("target reached", "budget", ...)
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"  # MLflow's own: which view the UI opens
 
 # Values of TAG_ROLE.
@@ -106,8 +110,9 @@ def is_retry(trial: FrozenTrial) -> bool:
 
 
 def trials_used(trials: Iterable[FrozenTrial]) -> int:
-    """How many of ``trials`` count against the study's budget (every one that is not a retry)."""
-    return sum(1 for t in trials if not is_retry(t))
+    """How many of ``trials`` count against the study's budget: every one that started and is not
+    a retry (an enqueued configuration counts once it runs)."""
+    return sum(1 for t in trials if not is_retry(t) and t.state.name != "WAITING")
 
 
 def values_of(trial: FrozenTrial) -> dict[str, Any]:

@@ -30,6 +30,13 @@ class StudyResult:
     parent_run_id: str | None
     storage: str
     tracking_uri: str
+    target: float | None = None  # the study's target (``search run --target``)
+    direction: str = "minimize"
+
+    @property
+    def target_reached(self) -> bool:
+        """Whether the best completed trial reached the study's target."""
+        return reaches(self.best_value, self.target, self.direction)
 
     def metrics(self, objective: str) -> dict[str, float]:
         """The summary logged on the parent run: counts, and ``best_<objective>`` once a trial completed."""
@@ -59,7 +66,17 @@ def summarize(study: optuna.Study, parent_run_id: str | None, loc: Location) -> 
         parent_run_id=parent_run_id,
         storage=mask_password(loc.storage_url),
         tracking_uri=mask_password(loc.tracking_uri),
+        target=study.user_attrs.get(keys.STUDY_TARGET),
+        direction=study.direction.name.lower(),
     )
+
+
+def reaches(value: float | None, target: float | None, direction: str) -> bool:
+    """Whether objective ``value`` meets ``target`` (``<=`` when minimizing, ``>=`` when maximizing;
+    ``direction``: "minimize"/"min" or "maximize"/"max")."""
+    if value is None or target is None or not math.isfinite(value):
+        return False
+    return value >= target if direction.startswith("max") else value <= target
 
 
 def count_used(study: optuna.Study) -> int:

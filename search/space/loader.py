@@ -19,6 +19,9 @@ A space module defines:
   from ``hp``, extra callbacks), returning the ``History``;
 - optionally ``TRIAL_HOOKS``: :class:`~search.engine.hooks.TrialHook` objects attached to
   every trial, and ``plots(model, data[, hp])``: the space's own figures of each trial;
+- optionally ``SUGGESTED``: configurations the author believes in (dicts of hyperparameter
+  values, each naming some or all of them), or a function ``SUGGESTED(settings)`` returning
+  them; a new study runs them first;
 
 ``search run NAME`` finds ``spaces/NAME.py``; ``search run path/to/space.py`` any file.
 """
@@ -84,6 +87,12 @@ class Space:
         from search.space.hypermodel import SpaceHyperModel
 
         return getattr(self.module, "HYPERMODEL", None) or SpaceHyperModel(self)
+
+    def suggested(self, settings: dict[str, Any]) -> Any:
+        """The module's optional ``SUGGESTED`` for ``settings`` (checked against the space by
+        :func:`search.engine.warm.check_configs`); [] without one."""
+        suggested = getattr(self.module, "SUGGESTED", None) or []
+        return suggested(settings) if callable(suggested) else suggested
 
     def trial_hooks(self) -> list[TrialHook]:
         """The space's own hooks: its module's optional ``TRIAL_HOOKS`` list."""

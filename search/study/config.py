@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from search.engine.samplers import PRUNER_NAMES, SAMPLER_NAMES
+import math
+
+from search.engine.samplers import DEFAULT_PRUNER, DEFAULT_SAMPLER, PRUNER_NAMES, SAMPLER_NAMES
 from search.errors import UsageError
 
 _STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 DEFAULT_TRIALS = 10  # a new study's budget when --trials is not given
+WARM_START_BEST = 3  # --warm-start STUDY runs that study's best 3 configurations first
 
 
 def parse_sets(items: list[str] | tuple[str, ...] | None) -> dict[str, str]:
@@ -41,6 +44,11 @@ class StudyConfig:
         max_consecutive_failures: stop the study after this many failed trials in a row.
         workers: local worker processes sharing the study (each with its share of the cores).
         progress: show the progress display.
+        enqueue: a JSON file of configurations (one object or a list) to run first.
+        warm_start: ``STUDY[:K]``: the best K (default 3) configurations of another study of the
+            same space run first; its other finished trials inform TPE.
+        suggested: run the space's ``SUGGESTED`` configurations first.
+        target: end the study once a trial reaches this objective value.
     """
 
     space: str
@@ -48,8 +56,8 @@ class StudyConfig:
     trials: int | None = None
     timeout: float | None = None
     epochs: int | None = None
-    sampler: str = "tpe"
-    pruner: str = "median"
+    sampler: str = DEFAULT_SAMPLER
+    pruner: str = DEFAULT_PRUNER
     seed: int = 0
     sets: dict[str, str] = field(default_factory=dict)
     home: str | None = None
@@ -59,6 +67,10 @@ class StudyConfig:
     max_consecutive_failures: int = 10
     workers: int = 1
     progress: bool = True
+    enqueue: str | None = None
+    warm_start: str | None = None
+    suggested: bool = True
+    target: float | None = None
 
     def __post_init__(self) -> None:
         check_limits(self.trials, self.timeout)
@@ -72,6 +84,24 @@ class StudyConfig:
             raise UsageError(
                 f"Invalid study name {self.study!r}; use letters, digits, '_', '.', '-' (at most 128)."
             )
+        if self.warm_start is not None:
+            parse_warm_start(self.warm_start)
+        if self.target is not None and not math.isfinite(self.target):
+            raise UsageError(f"--target must be a finite number, got {self.target!r}.")
+
+
+def parse_warm_start(text: str) -> tuple[str, int]:
+    """``"STUDY"`` or ``"STUDY:K"`` -> (study, K); K defaults to :data:`WARM_START_BEST`."""
+    name, sep, count = text.partition(":")
+    k = WARM_START_BEST
+    if sep:
+        try:
+            k = int(count)
+        except ValueError:
+            k = 0
+    if not _STUDY_NAME.match(name) or k < 1:
+        raise UsageError(f"Invalid --warm-start {text!r}; expected STUDY or STUDY:K (K a positive integer).")
+    return name, k
 
 
 def check_positive(name: str, value: int | None) -> None:

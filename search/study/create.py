@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from search.space import Space
     from search.storage import Location
     from search.study.config import StudyConfig
+    from search.study.first_trials import FirstTrials
     from search.study.plan import Setup
 
 
@@ -36,35 +37,39 @@ def open_study_storage(url: str) -> tuple[optuna.storages.BaseStorage, StaleTria
     return storage_mod.open_storage(url, heartbeat=heartbeat), StaleTrials()
 
 
-def create_or_resume(config: StudyConfig, setup: Setup, name: str, loc: Location) -> tuple[optuna.Study, StaleTrials]:
-    """The study ``name``, created with ``config``'s settings, or resumed if they match its own.
+def create_or_resume(config: StudyConfig, setup: Setup, name: str, loc: Location,
+                     first: FirstTrials | None = None) -> tuple[optuna.Study, StaleTrials]:
+    """The study ``name``, created with ``config``'s settings, or resumed if they match its own;
+    ``first`` (:func:`search.study.first_trials.gather`) is enqueued in it, with the warm start.
 
     Two ``search run``s of one new study started together both work on it: the one that
     finds it created by the other since it looked resumes it.
     """
     import optuna
 
-    from search.engine.samplers import make_pruner, make_sampler
+    from search.engine.samplers import make_pruner
+    from search.study import first_trials
 
     ostorage, stale = open_study_storage(loc.storage_url)
     space = setup.space
     direction = "maximize" if space.direction == "max" else "minimize"
     existing = name in study_names(ostorage)
-    sampler = make_sampler("random" if config.sampler == "grid" else config.sampler, config.seed)
+    first = first_trials.with_warm_start(first or first_trials.gather(config, setup), config, setup, ostorage, name)
     pruner = make_pruner(config.pruner, setup.epochs)
     fingerprint = space_fingerprint(space, setup.settings)
     if not existing:
         try:
-            study = optuna.create_study(study_name=name, storage=ostorage, sampler=sampler, pruner=pruner,
-                                        direction=direction)
+            study = optuna.create_study(study_name=name, storage=ostorage, pruner=pruner, direction=direction)
         except optuna.exceptions.DuplicatedStudyError:  # another process created it since: resume it
             existing = True
     if existing:
-        study = optuna.load_study(study_name=name, storage=ostorage, sampler=sampler, pruner=pruner)
+        study = optuna.load_study(study_name=name, storage=ostorage, pruner=pruner)
         check_resume(study, space, setup.settings, fingerprint, config.allow_space_change)
         if study.direction.name.lower() != direction:
             raise UsageError(f"Study {name!r} was created to {study.direction.name.lower()}, not {direction}.")
     _store_settings(study, config, setup, fingerprint, existing)
+    first_trials.enqueue(study, setup, first)
+    study.sampler = first_trials.study_sampler(config.sampler, config.seed, study.user_attrs, ostorage, setup)
     return study, stale
 
 
@@ -79,6 +84,8 @@ def _store_settings(study: optuna.Study, config: StudyConfig, setup: Setup, fing
     }
     if not existing:  # a resumed study keeps the settings it was created with (check_resume)
         attrs[keys.STUDY_SETTINGS] = setup.settings
+    if config.target is not None:  # a resumed study keeps its target unless given another
+        attrs[keys.STUDY_TARGET] = config.target
     if not existing or config.trials is not None:
         attrs[keys.STUDY_MAX_TRIALS] = config.trials or study.user_attrs.get(keys.STUDY_MAX_TRIALS) or DEFAULT_TRIALS
     for key, value in attrs.items():

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from search.study.plan import Plan
 
 WORKERS_DIR_SUFFIX = ".workers"
+TARGET_REACHED = "target reached"  # the parent run's search.stopped once a trial reached --target
 
 
 def default_trial_hooks(space: Space) -> list[TrialHook]:
@@ -82,8 +83,11 @@ def kt_project(loc: Location, study: str, worker: bool) -> tuple[str, str, IO[st
 
 def end_parent(tracker: Tracker, study: optuna.Study, loc: Location, objective: str, status: str,
                extra: dict[str, float] | None = None) -> StudyResult:
-    """Summarizes the study and ends the invocation's parent run with that summary and ``status``."""
+    """Summarizes the study and ends the invocation's parent run with that summary and ``status``
+    (tagged ``search.stopped = target reached`` once a trial reached the study's target)."""
     result = summarize(study, tracker.parent_run_id, loc)
+    if result.target_reached:
+        tracker.set_parent_tags({keys.TAG_STOPPED: TARGET_REACHED})
     tracker.end_parent(status, {**result.metrics(objective), **(extra or {})})
     return result
 
@@ -177,7 +181,7 @@ def _oracle(plan: Plan, tracker: Tracker, progress: StudyProgress | None, heartb
         hyperparameters=fixed_space(space, setup.settings, setup.fixed),  # conditional --set values stay conditional
         timeout=plan.timeout, listeners=listeners, seed=setup.seed,
         max_consecutive_failed_trials=plan.max_consecutive_failures, heartbeat=heartbeat, stale_trials=plan.stale,
-        max_local_trials=plan.max_local_trials, worker_name=worker_id(),
+        max_local_trials=plan.max_local_trials, worker_name=worker_id(), target=plan.target,
     )
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from search.engine.samplers import DEFAULT_PRUNER, DEFAULT_SAMPLER
 from search.errors import SpaceError
 from search.records import keys
 from search.space.data import load_data
@@ -56,8 +57,9 @@ class Plan:
     loc: Location
     setup: Setup
     budget: int
-    sampler: str = "tpe"
-    pruner: str = "median"
+    sampler: str = DEFAULT_SAMPLER
+    pruner: str = DEFAULT_PRUNER
+    target: float | None = None  # the study's: no trial starts once one reached it
     timeout: float | None = None
     max_local_trials: int | None = None
     join_parent_run: str | None = None  # workers nest their trials under the study's parent run
@@ -75,13 +77,14 @@ class Plan:
 
 
 def make_plan(study: optuna.Study, stale: StaleTrials, loc: Location, setup: Setup, **options: Any) -> Plan:
-    """The plan of this process on ``study``: its budget, sampler and pruner as the study stores
+    """The plan of this process on ``study``: its budget, sampler, pruner and target as the study stores
     them, and ``options`` (:class:`Plan`'s other fields) of this process."""
     attrs = study.user_attrs
     return Plan(
         study=study, stale=stale, loc=loc, setup=setup,
         budget=int(attrs.get(keys.STUDY_MAX_TRIALS) or DEFAULT_TRIALS),
-        sampler=attrs.get(keys.STUDY_SAMPLER, "tpe"), pruner=attrs.get(keys.STUDY_PRUNER, "median"), **options,
+        sampler=attrs.get(keys.STUDY_SAMPLER, DEFAULT_SAMPLER), pruner=attrs.get(keys.STUDY_PRUNER, DEFAULT_PRUNER),
+        target=attrs.get(keys.STUDY_TARGET), **options,
     )
 
 

@@ -42,6 +42,7 @@ def _run_study(config: StudyConfig, local: LocalWorkers | None) -> StudyResult:
     from search.space.sets import resolve_sets
     from search.study.create import create_or_resume
     from search.study.execute import execute
+    from search.study.first_trials import gather
     from search.study.plan import make_plan, make_setup
     from search.study.workers import limit_threads, run_local_workers
     from search.tracking.client import check_tracking
@@ -52,8 +53,9 @@ def _run_study(config: StudyConfig, local: LocalWorkers | None) -> StudyResult:
     name = config.study or space.name
     loc = storage_mod.resolve(config.home, config.storage, config.tracking_uri)
     setup = make_setup(space, *resolve_sets(space, config.sets), config.epochs, config.seed)
+    first = gather(config, setup)
     check_tracking(loc.tracking_uri)
-    study, stale = create_or_resume(config, setup, name, loc)
+    study, stale = create_or_resume(config, setup, name, loc, first)
     plan = make_plan(study, stale, loc, setup, timeout=config.timeout, progress=config.progress,
                      max_consecutive_failures=config.max_consecutive_failures)
     plan.parent_params = _parent_params(config, plan)

@@ -63,17 +63,18 @@ def run_worker(
 
 def _load_as_worker(study_name: str, ostorage: optuna.storages.BaseStorage, attrs: dict[str, Any], setup: Setup,
                     me: str) -> optuna.Study:
-    """The study with its stored sampler, seeded for worker ``me`` (seed + a hash of its id), and pruner."""
+    """The study with its stored sampler (and warm-start priors), seeded for worker ``me`` (seed + a hash
+    of its id), and pruner."""
     import optuna
 
-    from search.engine.samplers import make_pruner, make_sampler
+    from search.engine.samplers import DEFAULT_PRUNER, DEFAULT_SAMPLER, make_pruner
+    from search.study.first_trials import study_sampler
 
-    sampler = attrs.get(keys.STUDY_SAMPLER, "tpe")
+    seed = setup.seed + zlib.crc32(me.encode()) % 100_000
     return optuna.load_study(
         study_name=study_name, storage=ostorage,
-        sampler=make_sampler("random" if sampler == "grid" else sampler,
-                             setup.seed + zlib.crc32(me.encode()) % 100_000),
-        pruner=make_pruner(attrs.get(keys.STUDY_PRUNER, "median"), setup.epochs),
+        sampler=study_sampler(attrs.get(keys.STUDY_SAMPLER, DEFAULT_SAMPLER), seed, attrs, ostorage, setup),
+        pruner=make_pruner(attrs.get(keys.STUDY_PRUNER, DEFAULT_PRUNER), setup.epochs),
     )
 
 
