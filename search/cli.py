@@ -305,39 +305,40 @@ def export(
 
 @app.command()
 def compare(
-    space: Annotated[str, typer.Argument(help="A space name (see `search spaces`) or a path to a space .py file.")],
-    samplers: Annotated[Optional[str], typer.Option(help="Comma-separated: tpe,random,cmaes,qmc (Optuna, pruned) and kt-random,kt-bayesian,kt-hyperband (KerasTuner) [default tpe,random,kt-random,kt-bayesian,kt-hyperband].")] = None,
-    budget_trials: Annotated[Optional[int], typer.Option(help="Trials per method and repeat [default 10].")] = None,
-    budget_seconds: Annotated[Optional[float], typer.Option(help="Seconds per method and repeat (no trial starts after them).")] = None,
+    space: Annotated[str, typer.Argument(help="Space names (see `search spaces`) or paths to space .py files, comma-separated.")],
+    samplers: Annotated[Optional[str], typer.Option(help="Comma-separated: default (what `search run` does), tpe,random,cmaes,qmc (Optuna, with --pruner), SAMPLER+PRUNER (tpe+sha), kt-random,kt-bayesian,kt-hyperband (KerasTuner) [default default,tpe,random,kt-random,kt-bayesian,kt-hyperband].")] = None,
+    budget_trials: Annotated[Optional[list[str]], typer.Option(help="N or SPACE=N (repeatable): trials per method and repeat [default 10].")] = None,
+    budget_seconds: Annotated[Optional[list[str]], typer.Option(help="S or SPACE=S (repeatable): seconds per method and repeat (no trial starts after them).")] = None,
     repeats: Annotated[int, typer.Option(help="Repeats per method (seeds seed, seed+1, ...); figures are medians.")] = 1,
-    target: Annotated[Optional[float], typer.Option(help="Objective value to reach, for time/trials/epochs to target.")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Epochs per trial [default: the space's EPOCHS].")] = None,
-    pruner: Annotated[str, typer.Option(help="Pruner of the Optuna methods: median|percentile|sha|hyperband|wilcoxon|none")] = "median",
+    target: Annotated[Optional[list[str]], typer.Option(help="SPACE=V (repeatable; a plain V with one space): objective value to reach, for time/trials/epochs to target.")] = None,
+    epochs: Annotated[Optional[list[str]], typer.Option(help="N or SPACE=N (repeatable): epochs per trial [default: each space's EPOCHS].")] = None,
+    pruner: Annotated[str, typer.Option(help="Pruner of the plain Optuna methods: asha|median|percentile|sha|hyperband|wilcoxon|none")] = "median",
     seed: Annotated[int, typer.Option(help="Data seed and base of the samplers' and trials' seeds.")] = 0,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE: a space setting or a fixed hyperparameter (repeatable).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE for every space that declares NAME, SPACE:NAME=VALUE for one: a setting or a fixed hyperparameter (repeatable).")] = None,
     format: Annotated[BestFormat, typer.Option("--format", help="table|json")] = BestFormat.table,
     home: HomeOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Compare Optuna's samplers (with pruning) and KerasTuner's tuners on SPACE; logged to MLflow as compare-SPACE."""
+    """Compare search methods on one or more spaces; each logged to MLflow as compare-SPACE, the summary as compare-suite."""
     from search._quiet import quiet_imports
     from search.compare import CompareConfig, compare as run_compare
-    from search.compare._config import parse_methods
-    from search.compare._table import format_table
+    from search.compare._config import parse_methods, parse_per_space as per, parse_spaces
+    from search.compare._table import format_suite
     from search.study.config import parse_sets
 
     config = CompareConfig(
-        space=space, methods=parse_methods(samplers), budget_trials=budget_trials, budget_seconds=budget_seconds,
-        repeats=repeats, target=target, epochs=epochs, pruner=pruner, seed=seed, sets=parse_sets(set_),
-        home=home, tracking_uri=tracking_uri,
+        spaces=parse_spaces(space), methods=parse_methods(samplers), repeats=repeats, pruner=pruner, seed=seed,
+        budget_trials=per("budget-trials", budget_trials, int), budget_seconds=per("budget-seconds", budget_seconds, float),
+        targets=per("target", target, float), epochs=per("epochs", epochs, int), sets=parse_sets(set_), home=home,
+        tracking_uri=tracking_uri,
     )
     quiet_imports()
     with _interruptible():
         result = run_compare(config, notify=lambda line: typer.echo(line, err=True))
     if format == BestFormat.json:
-        typer.echo(json.dumps({k: v for k, v in result.to_dict().items() if k != "traces"}, default=str))
+        typer.echo(json.dumps(result.to_dict(), default=str))
     else:
-        typer.echo(format_table(result))
+        typer.echo(format_suite(result))
 
 
 def _terminate(signum, frame) -> None:

@@ -100,6 +100,7 @@ ROLE_WORKER = "worker"
 ROLE_BASELINE = "baseline"
 ROLE_COMPARE = "compare"
 ROLE_COMPARE_METHOD = "compare-method"
+ROLE_COMPARE_SUITE = "compare-suite"  # the summary of one `search compare` over several spaces
 ROLE_CHILD = "child"
 
 

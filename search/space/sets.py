@@ -124,6 +124,26 @@ def fixed_space(space: Space, settings: dict[str, Any], fixed: dict[str, Any]) -
     return hp
 
 
+def checking_space(space: Space, settings: dict[str, Any], fixed: dict[str, Any]) -> keras_tuner.HyperParameters:
+    """The space's declared hyperparameters with the ``--set`` values Fixed: what enqueued and
+    suggested configurations are checked against (a value outside it is refused before a trial runs)."""
+    import keras_tuner
+    from keras_tuner.engine.hyperparameters import Fixed
+
+    out = keras_tuner.HyperParameters()
+    out.merge([Fixed(h.name, fixed[h.name], conditions=h.conditions) if h.name in fixed else h
+               for h in declared_space(space, settings).space])
+    return out
+
+
+def agreeing(suggested: Any, fixed: dict[str, Any]) -> Any:
+    """The suggested configurations that agree with every ``--set`` value: the user's fixed values
+    come first, and a configuration the author suggested with another value is not the same one."""
+    if not fixed or not isinstance(suggested, (list, tuple)):
+        return suggested
+    return [c for c in suggested if not isinstance(c, dict) or all(c[k] == v for k, v in fixed.items() if k in c)]
+
+
 def resolve_sets(space: Space, sets: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Splits ``--set`` pairs into space settings and fixed hyperparameters, typed and checked.
 

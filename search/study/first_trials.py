@@ -19,6 +19,7 @@ from search.engine import warm
 from search.errors import UsageError
 from search.records import keys
 from search.records.studies import study_names
+from search.space import sets
 
 if TYPE_CHECKING:
     import keras_tuner
@@ -40,16 +41,7 @@ class FirstTrials:
 
 def checking_space(setup: Setup) -> keras_tuner.HyperParameters:
     """The space's declared hyperparameters with the settings and ``--set`` values Fixed."""
-    import keras_tuner
-    from keras_tuner.engine.hyperparameters import Fixed
-
-    from search.space.sets import declared_space
-
-    declared = declared_space(setup.space, setup.settings)
-    out = keras_tuner.HyperParameters()
-    out.merge([Fixed(h.name, setup.fixed[h.name], conditions=h.conditions) if h.name in setup.fixed else h
-               for h in declared.space])
-    return out
+    return sets.checking_space(setup.space, setup.settings, setup.fixed)
 
 
 def gather(config: StudyConfig, setup: Setup) -> FirstTrials:
@@ -61,18 +53,9 @@ def gather(config: StudyConfig, setup: Setup) -> FirstTrials:
         batches.append((f"file {path.name}", warm.check_configs(hp, _read_json(path), f"--enqueue {path}")))
     if config.suggested:
         where = f"SUGGESTED of space {setup.space.name!r}"
-        configs = warm.check_configs(hp, _without_fixed(setup.space.suggested(setup.settings), setup), where)
+        configs = warm.check_configs(hp, sets.agreeing(setup.space.suggested(setup.settings), setup.fixed), where)
         batches.append((SUGGESTED, configs))
     return FirstTrials([b for b in batches if b[1]])
-
-
-def _without_fixed(suggested: Any, setup: Setup) -> Any:
-    """The suggested configurations that agree with every ``--set`` value: the user's fixed
-    values come first, and a configuration the author suggested with another is not the same one."""
-    if not setup.fixed or not isinstance(suggested, (list, tuple)):
-        return suggested
-    return [c for c in suggested
-            if not isinstance(c, dict) or all(c[k] == v for k, v in setup.fixed.items() if k in c)]
 
 
 def with_warm_start(first: FirstTrials, config: StudyConfig, setup: Setup, ostorage: optuna.storages.BaseStorage,

@@ -74,7 +74,7 @@ def test_kerastuner_hyperband_continuing_a_trial_prints_no_keras_warning(space_p
         (["--budget-trials", "0"], "--budget-trials must be a positive integer, got 0"),
         (["--budget-seconds", "-5"], "--budget-seconds must be a positive number, got -5.0"),
         (["--repeats", "0"], "--repeats must be a positive integer, got 0"),
-        (["--pruner", "asha"], "Unknown pruner 'asha'"),
+        (["--pruner", "bogus"], "Unknown pruner 'bogus'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(run_cli, space_path, isolated_home, args, message):
@@ -85,7 +85,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(run_cli, space_path, is
 
 
 def test_config_checks_its_values():
-    with pytest.raises(UsageError, match="accepted: tpe, random"):
-        CompareConfig(space="tiny", methods=("tpe", "bogus"))
-    assert CompareConfig(space="tiny").trials == 10
-    assert CompareConfig(space="tiny", budget_seconds=5).trials is None
+    with pytest.raises(UsageError, match="accepted: default, tpe, random"):
+        CompareConfig(spaces=("tiny",), methods=("tpe", "bogus"))
+    assert CompareConfig(spaces=("tiny",)).trials("tiny") == 10
+    assert CompareConfig(spaces=("tiny",), budget_seconds={"": 5}).trials("tiny") is None
