@@ -1,8 +1,9 @@
-"""Pruning: epochs spent and best value with the default pruner (median) versus none.
+"""Pruning: epochs spent and best value with each pruner (by default ASHA, the default, and median) versus none.
 
-    .venv/bin/python tests/perf/pruning.py --trials 16 --epochs 20 --set n_train=256
+    .venv/bin/python tests/perf/pruning.py --trials 16 --epochs 20 --samplers random --set n_train=256
 
-Both arms run ``iq_combiner`` with the same sampler and seed, interleaved per sampler.
+Every arm runs ``iq_combiner`` with the same sampler and seed, without the space's
+``SUGGESTED`` configurations, one after another per sampler.
 With ``--sampler random`` both arms draw the same configurations, so the comparison
 isolates the pruner: epochs saved, and whether the best trial survived. With ``tpe`` the
 sampler learns from pruned trials too, so the arms diverge after the first trials.
@@ -26,6 +27,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--samplers", default="random,tpe")
+    parser.add_argument("--pruners", default="asha,median,none")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", dest="sets", action="append", default=[])
     args = parser.parse_args()
@@ -39,18 +41,19 @@ def main() -> None:
           f"seed {args.seed}, sets {args.sets}", flush=True)
     with tempfile.TemporaryDirectory() as home:  # TensorFlow's and the stores' first-time costs, untimed
         run_study(StudyConfig(space=args.space, study="warm-up", trials=1, epochs=1, sampler="random", pruner="none",
-                              seed=args.seed, sets=parse_sets(args.sets), progress=False, home=home))
+                              seed=args.seed, sets=parse_sets(args.sets), suggested=False, progress=False,
+                              home=home))
     for sampler in args.samplers.split(","):
-        for pruner in ("median", "none"):
+        for pruner in args.pruners.split(","):
             with tempfile.TemporaryDirectory() as home:
                 started = time.perf_counter()
                 result = run_study(StudyConfig(space=args.space, study="prune", trials=args.trials, epochs=args.epochs,
                                                sampler=sampler, pruner=pruner, seed=args.seed, sets=parse_sets(args.sets),
-                                               progress=False, home=home))
+                                               suggested=False, progress=False, home=home))
                 seconds = time.perf_counter() - started
                 study = optuna.load_study(study_name="prune", storage=f"sqlite:///{home}/optuna.db")
                 epochs = sum(len(t.intermediate_values) for t in study.trials)
-            print(f"{sampler:7s} pruner {pruner:6s}: {epochs:4d} epochs, {result.complete} complete, {result.pruned} pruned, "
+            print(f"{sampler:7s} pruner {pruner:9s}: {epochs:4d} epochs, {result.complete} complete, {result.pruned} pruned, "
                   f"{result.failed} failed, best {result.best_value:.4g} (trial {result.best_trial}), {seconds:.0f} s",
                   flush=True)
 
