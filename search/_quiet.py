@@ -43,11 +43,29 @@ def quiet_imports() -> None:
         _quiet_imports()
 
 
-def _quiet_imports() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def debugging() -> bool:
+    """``SEARCH_DEBUG=1``: library warnings, TensorFlow's banner and tracebacks are shown."""
+    return bool(os.environ.get("SEARCH_DEBUG"))
+
+
+def quiet_warnings() -> None:
+    """Hides the warnings the libraries raise (Keras's "Gradients do not exist", deprecations):
+    what a user must know of them the harness says itself (the doctor's findings)."""
+    if debugging():
+        return
+    warnings.filterwarnings("ignore", module=_LIBRARIES)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*experimental feature.*")
-    if "tensorflow" not in sys.modules:
+
+
+_LIBRARIES = (r"(keras|keras_tuner|tensorflow|tf_keras|absl|optuna|mlflow|sklearn|scipy|numpy|pandas|"
+              r"sqlalchemy|alembic|pydantic|google|h5py|matplotlib|rich|typer|click)(\.|$)")
+
+
+def _quiet_imports() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_warnings()
+    if "tensorflow" not in sys.modules and not debugging():
         sys.stderr.flush()
         saved = os.dup(2)
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -61,6 +79,7 @@ def _quiet_imports() -> None:
             os.dup2(saved, 2)
             os.close(saved)
             os.close(devnull)
+    if not debugging():
         import absl.logging
 
         absl.logging.set_verbosity(absl.logging.ERROR)
@@ -70,3 +89,5 @@ def _quiet_imports() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    if not debugging():  # tf.function retracing and other advice about the space's code
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)

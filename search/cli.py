@@ -122,7 +122,13 @@ def _print_result(result: StudyResult) -> None:
     )
     if result.target_reached:
         typer.echo(f"stopped: target {result.target:g} reached")
+    total = result.complete + result.pruned + result.failed
+    for finding, count in result.findings.items():
+        typer.echo(f"doctor  {finding} (in {count} of {total} trials; see `search trials {result.study}`)")
     typer.echo(f"storage {result.storage}\nmlflow  {result.tracking_uri} (parent run {result.parent_run_id})")
+    if result.trials_link:
+        served = result.tracking_uri.startswith(("http://", "https://"))
+        typer.echo(f"trials  {result.trials_link}" + ("" if served else " (once `search ui` runs)"))
     if result.complete == 0:
         raise StudyFailedError(f"Study {result.study!r} has no completed trial; see `search trials {result.study}`.")
 
@@ -236,15 +242,35 @@ def reconcile(
 
 @app.command()
 def ui(
+    study: Annotated[Optional[str], typer.Argument(help="Print the link of this study only [default: every study].")] = None,
     host: Annotated[str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 5000,
+    open_: Annotated[bool, typer.Option("--open", help="Open the (first) study's trials in the default browser.")] = False,
     home: HomeOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Open the MLflow UI on the project's store (Ctrl-C stops it)."""
+    """Serve the MLflow UI on the project's store, printing a link to each study's trials (Ctrl-C stops it)."""
     from search.ui import serve
 
-    raise typer.Exit(serve(host, port, home=home, tracking_uri=tracking_uri))
+    raise typer.Exit(serve(host, port, home=home, tracking_uri=tracking_uri, study=study, open_browser=open_))
+
+
+@app.command()
+def report(
+    study: Annotated[str, typer.Argument(help="The study name.")],
+    out: Annotated[str, typer.Option("--out", help="The HTML file to write (its folder must exist).")],
+    home: HomeOpt = None,
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Write a study's report to one self-contained HTML file: settings, best trial, plots, curves, failures, doctor."""
+    from search import storage as storage_mod
+    from search.records.studies import open_study
+    from search.report import check_out, write_report
+
+    path = check_out(out)
+    loc = storage_mod.resolve(home, storage, tracking_uri)
+    typer.echo(str(write_report(open_study(study, loc), loc.tracking_uri, path)))
 
 
 @app.command()
@@ -321,6 +347,8 @@ def compare(
 ) -> None:
     """Compare search methods on one or more spaces; each logged to MLflow as compare-SPACE, the summary as compare-suite."""
     from search._quiet import quiet_imports
+
+    quiet_imports()  # search.compare and the spaces import TensorFlow
     from search.compare import CompareConfig, compare as run_compare
     from search.compare._config import parse_methods, parse_per_space as per, parse_spaces
     from search.compare._table import format_suite
@@ -332,7 +360,6 @@ def compare(
         targets=per("target", target, float), epochs=per("epochs", epochs, int), sets=parse_sets(set_), home=home,
         tracking_uri=tracking_uri,
     )
-    quiet_imports()
     with _interruptible():
         result = run_compare(config, notify=lambda line: typer.echo(line, err=True))
     if format == BestFormat.json:
@@ -348,7 +375,10 @@ def _terminate(signum, frame) -> None:
 
 def main() -> None:
     """Entry point of the ``search`` console script."""
+    from search._quiet import quiet_warnings
+
     signal.signal(signal.SIGTERM, _terminate)
+    quiet_warnings()
     try:
         app()
     except SearchError as e:
@@ -358,7 +388,9 @@ def main() -> None:
         _echo_err("interrupted; running trials were marked FAIL and their runs closed.")
         sys.exit(130)
     except Exception as e:  # an unexpected failure: one line, the traceback on request
-        if os.environ.get("SEARCH_DEBUG"):
+        from search._quiet import debugging
+
+        if debugging():
             raise
         first = next((line.strip() for line in str(e).splitlines() if line.strip()), "")  # SQL errors run on
         _echo_err(f"{type(e).__name__}: {first} (set SEARCH_DEBUG=1 for the traceback)")

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -135,54 +133,6 @@ def test_storage_and_tracking_options_override_the_home(run_cli, space_path, tmp
     assert (tmp_path / "elsewhere" / "o.db").is_file() and (tmp_path / "elsewhere" / "m.db").is_file()
     code, out, _ = run_cli("best", "tiny", "--storage", storage, "--format", "json")
     assert code == 0 and json.loads(out)["study"] == "tiny"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.loads(response.read())
-
-
-def test_ui_serves_the_study_runs_over_the_mlflow_rest_api(run_cli, space_path, isolated_home):
-    code, _, err = run_cli("run", space_path("tiny"), "--study", "ui", "--trials", "2", "--epochs", "1")
-    assert code == 0, err
-    port = _free_port()
-    env = {**os.environ, "SEARCH_HOME": str(isolated_home)}
-    proc = subprocess.Popen([SEARCH, "ui", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}/api/2.0/mlflow"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                experiment = _get(f"{base}/experiments/get-by-name?experiment_name=ui")["experiment"]
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise AssertionError("search ui did not answer on 127.0.0.1") from None
-                time.sleep(1)
-        request = urllib.request.Request(
-            f"{base}/runs/search", data=json.dumps({"experiment_ids": [experiment["experiment_id"]]}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:
-            runs = json.loads(response.read())["runs"]
-        roles = sorted(next(t["value"] for t in r["data"]["tags"] if t["key"] == "search.role") for r in runs)
-        assert roles == ["study", "trial", "trial"]
-        parent = next(r for r in runs if {"key": "search.role", "value": "study"} in r["data"]["tags"])
-        for run in runs:
-            tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
-            if tags["search.role"] == "trial":
-                assert tags["mlflow.parentRunId"] == parent["info"]["run_id"]
-                assert {p["key"] for p in run["data"]["params"]} >= {"units", "lr", "activation"}
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
 
 
 def test_an_unexpected_failure_is_one_line_naming_its_type_and_the_traceback_is_on_request(monkeypatch, capsys):

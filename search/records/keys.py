@@ -121,6 +121,20 @@ def values_of(trial: FrozenTrial) -> dict[str, Any]:
     return dict(trial.user_attrs.get(HP, trial.params))
 
 
+def param_names(trials: Iterable[FrozenTrial]) -> list[str]:
+    """The hyperparameter names of ``trials``, in the order they first appear."""
+    return list(dict.fromkeys(name for t in trials for name in values_of(t)))
+
+
+def findings_of(attrs: dict[str, Any]) -> str | None:
+    """The doctor's gradient audit of a trial's user attributes in a few words:
+    ``no gradient: bump/sigma`` (None if clean)."""
+    parts = [f"{label}: {', '.join(v.split(' (')[0] for v in attrs[key])}" for key, label in (
+        (NO_GRADIENT, "no gradient"), (ZERO_GRADIENT, "zero gradient"),
+        (NONFINITE_GRADIENT, "non-finite gradient")) if attrs.get(key)]
+    return "; ".join(parts) or None
+
+
 def reason_of(trial: FrozenTrial) -> str | None:
     """Why the trial failed or was pruned (None for a trial that did neither)."""
     return trial.user_attrs.get(FAIL_REASON) or trial.user_attrs.get(PRUNED_BY)

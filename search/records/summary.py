@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from search.records import keys
@@ -32,6 +33,8 @@ class StudyResult:
     tracking_uri: str
     target: float | None = None  # the study's target (``search run --target``)
     direction: str = "minimize"
+    trials_link: str | None = None  # the study's trials in the MLflow UI
+    findings: dict[str, int] = field(default_factory=dict)  # the doctor's finding -> trials with it
 
     @property
     def target_reached(self) -> bool:
@@ -51,8 +54,10 @@ def summarize(study: optuna.Study, parent_run_id: str | None, loc: Location) -> 
     from optuna.trial import TrialState
 
     counts = {s: 0 for s in TrialState}
+    findings: Counter[str] = Counter()
     for t in study.get_trials(deepcopy=False):
         counts[t.state] += 1
+        findings.update(filter(None, [keys.findings_of(t.user_attrs)]))
     best = study.best_trial if counts[TrialState.COMPLETE] else None
     return StudyResult(
         study=study.study_name,
@@ -68,6 +73,7 @@ def summarize(study: optuna.Study, parent_run_id: str | None, loc: Location) -> 
         tracking_uri=mask_password(loc.tracking_uri),
         target=study.user_attrs.get(keys.STUDY_TARGET),
         direction=study.direction.name.lower(),
+        findings=dict(findings),
     )
 
 

@@ -30,17 +30,9 @@ def _row(t: FrozenTrial) -> dict[str, Any]:
         "mlflow_run_id": t.user_attrs.get(keys.MLFLOW_RUN_ID),
         "kt_trial_id": t.user_attrs.get(keys.KT_TRIAL_ID),
         "reason": keys.reason_of(t),
-        "gradients": _gradients(t.user_attrs),
+        "gradients": keys.findings_of(t.user_attrs),
         "events": ", ".join(f"{e['event']}@{e['epoch']}" for e in t.user_attrs.get(keys.EVENTS, [])) or None,
     }
-
-
-def _gradients(attrs: dict[str, Any]) -> str | None:
-    """The doctor's gradient audit in a few words: ``no gradient: bump/sigma`` (None if clean)."""
-    parts = [f"{label}: {', '.join(v.split(' (')[0] for v in attrs[key])}" for key, label in (
-        (keys.NO_GRADIENT, "no gradient"), (keys.ZERO_GRADIENT, "zero gradient"),
-        (keys.NONFINITE_GRADIENT, "non-finite gradient")) if attrs.get(key)]
-    return "; ".join(parts) or None
 
 
 def trials_records(study: optuna.Study) -> list[dict[str, Any]]:

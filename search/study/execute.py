@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any
 
 from search.errors import StudyFailedError
@@ -89,7 +89,8 @@ def end_parent(tracker: Tracker, study: optuna.Study, loc: Location, objective: 
     if result.target_reached:
         tracker.set_parent_tags({keys.TAG_STOPPED: TARGET_REACHED})
     tracker.end_parent(status, {**result.metrics(objective), **(extra or {})})
-    return result
+    link = tracker.save_trials_view(objective, result.direction, keys.param_names(study.get_trials(deepcopy=False)))
+    return replace(result, trials_link=link)
 
 
 @dataclass

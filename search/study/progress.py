@@ -42,6 +42,7 @@ class StudyProgress(TrialListener):
         self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
         self.best: float | None = None
         self._started: dict[str, float] = {}
+        self._optuna: dict[str, optuna.Trial] = {}
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -68,6 +69,7 @@ class StudyProgress(TrialListener):
 
     def trial_started(self, oracle: OptunaOracle, trial: Trial, optuna_trial: optuna.Trial) -> None:
         self._started[trial.trial_id] = time.monotonic()
+        self._optuna[trial.trial_id] = optuna_trial
         self._progress.update(
             self._epochs, description=f"trial {optuna_trial.number}", completed=0,
             total=self.epochs, visible=True, status="",
@@ -89,6 +91,9 @@ class StudyProgress(TrialListener):
             self.best = value if self.best is None else better(self.best, value)
         seconds = time.monotonic() - self._started.pop(trial.trial_id, time.monotonic())
         detail = f"{oracle.objective.name}={value:.6g}" if value is not None else (reason or "")
+        otrial = self._optuna.pop(trial.trial_id, None)
+        found = otrial is not None and keys.findings_of(otrial.user_attrs)
+        detail += f" · {found}" if found else ""
         # soft_wrap: never crop the reason at the console width (80 columns in a log file).
         self._progress.console.print(f"trial {number:>4} {name:<8} {detail} ({seconds:.1f} s)", highlight=False,
                                      soft_wrap=True)
@@ -138,7 +143,9 @@ class WorkersProgress:
                 self._done.wait(POLL_S)
 
     def _detail(self, t: FrozenTrial) -> str:
-        return f"{self.plan.space.objective}={t.value:.6g}" if t.value is not None else (keys.reason_of(t) or "")
+        detail = f"{self.plan.space.objective}={t.value:.6g}" if t.value is not None else (keys.reason_of(t) or "")
+        found = keys.findings_of(t.user_attrs)
+        return f"{detail} · {found}" if found else detail
 
     def status_line(self, trials: list[FrozenTrial]) -> str:
         from optuna.trial import TrialState

@@ -49,6 +49,7 @@ class Tracker(TrialListener):
 
     def __init__(self, tracking_uri: str, study_name: str, artifact_root: str | None = None) -> None:
         self.client = client(tracking_uri)
+        self.tracking_uri = tracking_uri
         self.study_name = study_name
         self.experiment_id = self._experiment(tracking_uri, study_name, artifact_root)
         self.parent_run_id: str | None = None
@@ -104,6 +105,13 @@ class Tracker(TrialListener):
             self.client.log_batch(self.parent_run_id, metrics=as_metrics(summary, now_ms()))
         self.client.set_terminated(self.parent_run_id, status=status)
         self.parent_run_id = None
+
+    def save_trials_view(self, objective: str, direction: str, params: list[str]) -> str:
+        """Stores the study's trials view in the UI (:mod:`search.tracking.views`) and returns its link."""
+        from search.tracking import views
+
+        views.save_view(self.client, self.experiment_id, objective, direction, params)
+        return views.trials_link(self.experiment_id, self.tracking_uri)
 
     # -- baselines (search baseline) -----------------------------------------------------
     def latest_parent_run(self) -> Run | None:
