@@ -37,6 +37,9 @@ StorageOpt = Annotated[Optional[str], typer.Option("--storage", help="Optuna sto
 TrackingOpt = Annotated[Optional[str], typer.Option("--tracking-uri", help="MLflow tracking URI [env MLFLOW_TRACKING_URI; default sqlite:///HOME/mlflow.db].")]
 
 
+WAIT_DEFAULT_S = 600.0  # `search worker --wait` with no value
+
+
 class TableFormat(str, Enum):
     table = "table"
     csv = "csv"
@@ -184,14 +187,19 @@ def worker(
     study: Annotated[str, typer.Argument(help="The study to join (created by `search run`).")],
     trials: Annotated[Optional[int], typer.Option(help="Run at most this many trials here [default: until the study's budget].")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Start no new trial after this many seconds.")] = None,
+    wait: Annotated[Optional[float], typer.Option(metavar="[SECONDS]", help=f"Wait for `search run` to create the study (alone: {WAIT_DEFAULT_S:g} s).")] = None,
     progress: Annotated[bool, typer.Option(help="Show the progress display.")] = True,
     home: HomeOpt = None,
     storage: StorageOpt = None,
     tracking_uri: TrackingOpt = None,
 ) -> None:
-    """Join an existing study from any machine and run its trials until its budget."""
+    """Join a study from any machine and run its trials until its budget (--wait: one not created yet)."""
+    if wait is not None and wait < 0:
+        from search.errors import UsageError
+
+        raise UsageError(f"--wait must be a number of seconds >= 0, got {wait:g}.")
     _work(study_name=study, home=home, storage=storage, tracking_uri=tracking_uri, trials=trials,
-          timeout=timeout, progress=progress)
+          timeout=timeout, progress=progress, wait=wait)
 
 
 @app.command(hidden=True)
@@ -373,6 +381,20 @@ def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _optional_values(argv: list[str]) -> list[str]:
+    """``--wait`` alone (not followed by a number) means :data:`WAIT_DEFAULT_S` (click's options
+    take a value or none, not an optional one)."""
+    out = list(argv)
+    for i in reversed(range(len(out))):
+        if out[i] == "--wait":
+            following = out[i + 1] if i + 1 < len(out) else ""
+            try:
+                float(following)
+            except ValueError:
+                out.insert(i + 1, f"{WAIT_DEFAULT_S:g}")
+    return out
+
+
 def main() -> None:
     """Entry point of the ``search`` console script."""
     from search._quiet import quiet_warnings
@@ -380,7 +402,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     quiet_warnings()
     try:
-        app()
+        app(args=_optional_values(sys.argv[1:]))
     except SearchError as e:
         _echo_err(str(e))
         sys.exit(e.exit_code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import zlib
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,10 @@ if TYPE_CHECKING:
     import optuna
 
     from search.records.summary import StudyResult
+    from search.storage import Location
     from search.study.plan import Setup
+
+WAIT_POLL_S = 1.0  # how often `search worker --wait` looks for its study
 
 
 def run_worker(
@@ -26,6 +30,7 @@ def run_worker(
     progress: bool = True,
     worker_index: int | None = None,
     study_plots: bool = True,
+    wait: float | None = None,
 ) -> StudyResult:
     """Runs trials of study ``study_name`` until its stored budget, ``trials`` or ``timeout``.
 
@@ -34,9 +39,8 @@ def run_worker(
     MLflow parent run. Each worker seeds its sampler differently (seed + a hash of its
     id), so workers never propose identical trials; training seeds stay ``seed + trial
     number``. ``study_plots=False``: draw no study plots (``search run --workers`` draws
-    them in its own process).
+    them in its own process). ``wait``: seconds to wait for ``search run`` to create the study.
     """
-    from search.records.studies import require_study
     from search.study.config import check_limits
     from search.study.create import open_study_storage
     from search.study.execute import execute
@@ -47,7 +51,7 @@ def run_worker(
     loc = storage_mod.resolve(home, storage, tracking_uri)
     check_tracking(loc.tracking_uri)
     ostorage, stale = open_study_storage(loc.storage_url)
-    attrs = require_study(study_name, loc, ostorage).user_attrs
+    attrs = joinable_study(study_name, loc, ostorage, wait).user_attrs
     setup = make_setup(space_for_study(attrs), dict(attrs.get(keys.STUDY_SETTINGS) or {}),
                        dict(attrs.get(keys.STUDY_FIXED) or {}), int(attrs.get(keys.STUDY_EPOCHS) or 0) or None,
                        int(attrs.get(keys.STUDY_SEED, 0)))
@@ -59,6 +63,38 @@ def run_worker(
         study_plots="all" if study_plots else "none",
     )
     return execute(plan)
+
+
+def joinable_study(name: str, loc: Location, ostorage: optuna.storages.BaseStorage,
+                   wait: float | None) -> optuna.Study:
+    """Study ``name`` once it can be joined: created, its settings stored and its parent run
+    started by ``search run``. ``wait``: seconds to poll for that (quietly, with a status
+    line); None: it must be there now."""
+    from search.errors import StudyNotFoundError
+    from search.records.studies import require_study, study_names
+
+    if wait is None:
+        try:
+            return require_study(name, loc, ostorage)
+        except StudyNotFoundError as e:
+            raise StudyNotFoundError(f"{e} A worker started with its `search run` waits for it: --wait [SECONDS].") from None
+    import optuna
+    from rich.console import Console
+
+    started = time.monotonic()
+    where = storage_mod.mask_password(loc.storage_url)
+    with Console(stderr=True).status(f"waiting for study {name!r} in {where}") as status:
+        while True:
+            if name in study_names(ostorage):
+                study = optuna.load_study(study_name=name, storage=ostorage)
+                if keys.STUDY_PARENT_RUN_ID in study.user_attrs:
+                    return study
+            waited = time.monotonic() - started
+            if waited > wait:
+                raise StudyNotFoundError(f"Study {name!r} was not ready in {where} within --wait {wait:g} s "
+                                         "(created, its `search run` started).")
+            status.update(f"waiting for study {name!r} in {where} ({waited:.0f} s of {wait:g})")
+            time.sleep(min(WAIT_POLL_S, max(0.0, wait - waited)))
 
 
 def _load_as_worker(study_name: str, ostorage: optuna.storages.BaseStorage, attrs: dict[str, Any], setup: Setup,

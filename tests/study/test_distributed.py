@@ -416,3 +416,48 @@ def test_a_schema_another_program_creates_between_the_check_and_the_create_is_us
     optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": lock_timeout}).engine.dispose()
     out, err = proc.communicate("go\n", timeout=120)
     assert (proc.returncode, out, err) == (0, "ok\n", "")
+
+
+def _recipe() -> str:
+    """The README's job script for N identical tasks (the block starting ``#!/bin/bash``)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    return readme.split("```bash\n#!/bin/bash\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_readme_job_script_as_three_tasks_started_together_runs_the_budget_once(kind, pg, space_path, tmp_path):
+    """Workers started with (or before) their `search run` wait for the study instead of failing."""
+    storage = {} if kind == "sqlite" else {"SEARCH_STORAGE": pg.createdb("recipe")}
+    env = _env(tmp_path, SPACE=space_path("tiny"), STUDY="recipe", TRIALS="6", **storage)
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\n" + _recipe())
+    procs = []
+    for task in (2, 1, 0):  # the workers first: the study does not exist when they start
+        log = open(tmp_path / f"task{task}.log", "w")
+        procs.append(subprocess.Popen(["bash", str(script)], cwd=Path(__file__).parents[2], stdout=log,
+                                      stderr=subprocess.STDOUT, env={**env, "SLURM_ARRAY_TASK_ID": str(task)}))
+        if task == 1:
+            time.sleep(3)  # they are polling by now
+    codes = [p.wait(timeout=600) for p in procs]
+    logs = {task: (tmp_path / f"task{task}.log").read_text() for task in (0, 1, 2)}
+    assert codes == [0, 0, 0], logs
+    url = storage.get("SEARCH_STORAGE", f"sqlite:///{tmp_path}/home/optuna.db")
+    trials = optuna.load_study(study_name="recipe", storage=url).trials
+    assert [t.number for t in trials] == list(range(6))
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)  # none failed
+    assert len({t.user_attrs["worker"] for t in trials}) >= 2  # the waiting workers joined
+    assert "no such study" not in str(logs).lower() and "Unknown study" not in str(logs)
+
+
+def test_a_worker_without_wait_suggests_it_and_one_that_waits_in_vain_says_so(tmp_path):
+    env = _env(tmp_path)
+    done = subprocess.run([SEARCH, "worker", "later"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "Unknown study 'later'" in done.stderr and "--wait [SECONDS]" in done.stderr
+    started = time.monotonic()
+    done = subprocess.run([SEARCH, "worker", "later", "--wait", "2", "--no-progress"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and time.monotonic() - started >= 2
+    assert done.stderr.strip().endswith("error: Study 'later' was not ready in "
+                                        f"sqlite:///{tmp_path}/home/optuna.db within --wait 2 s "
+                                        "(created, its `search run` started).")
