@@ -72,6 +72,7 @@ def run(
     suggested: Annotated[bool, typer.Option(help="Run the space's SUGGESTED configurations first.")] = True,
     allow_space_change: Annotated[bool, typer.Option(help="Resume even if the space file changed.")] = False,
     workers: Annotated[int, typer.Option(help="Local worker processes sharing the study (each gets its share of the cores).")] = 1,
+    devices: Annotated[Optional[str], typer.Option(help="GPU ids shared out among the workers (worker i: the i-th mod their number), or cpu [default: every visible GPU].")] = None,
     home: HomeOpt = None,
     storage: StorageOpt = None,
     tracking_uri: TrackingOpt = None,
@@ -79,18 +80,21 @@ def run(
     """Run (or resume) a study of SPACE; every trial is logged to MLflow."""
     from search._quiet import quiet_imports
     from search.study.config import StudyConfig, parse_sets
+    from search.study.devices import device_env
 
     config = StudyConfig(
         space=space, study=study, trials=trials, timeout=timeout, epochs=epochs, sampler=sampler,
         pruner=pruner, seed=seed, sets=parse_sets(set_), allow_space_change=allow_space_change,
         home=home, storage=storage, tracking_uri=tracking_uri, workers=workers, target=target,
-        enqueue=enqueue, warm_start=warm_start, suggested=suggested,
+        enqueue=enqueue, warm_start=warm_start, suggested=suggested, devices=devices,
     )
+    gpus = config.gpus()
+    os.environ.update(device_env(gpus[0]))  # this process is worker 0; TensorFlow is not imported yet
     local = None
     if config.workers > 1:  # the other workers import TensorFlow while this process does
         from search.study.workers import LocalWorkers
 
-        local = LocalWorkers(config.workers)
+        local = LocalWorkers(config.workers, gpus)
     with _interruptible():
         try:
             quiet_imports()

@@ -92,6 +92,7 @@ class OptunaOracle(keras_tuner.Oracle):
         max_local_trials: int | None = None,
         worker_name: str | None = None,
         target: float | None = None,
+        device: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(objective=objective, max_trials=max_trials, **kwargs)
@@ -119,6 +120,7 @@ class OptunaOracle(keras_tuner.Oracle):
         self.stale_trials = stale_trials
         self.max_local_trials = max_local_trials
         self.worker_name = worker_name
+        self.device = device
         self.target = target
         self._started = time.monotonic()
         self._running: dict[str, optuna.Trial] = {}  # KT trial id -> its live Optuna trial
@@ -148,6 +150,8 @@ class OptunaOracle(keras_tuner.Oracle):
         self._reports.flush(trial_id, self._running.get(trial_id), last=True)  # to the attempt it replaces
         if self.worker_name:
             otrial.set_user_attr(keys.WORKER, self.worker_name)
+        if self.device:
+            otrial.set_user_attr(keys.DEVICE, self.device)
         if getattr(self, "_directory", None) is not None:  # set by the tuner; checkpoints live there
             otrial.set_user_attr(keys.TRIAL_DIR, self._get_trial_dir(trial_id))
         self._running[trial_id] = otrial

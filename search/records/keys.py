@@ -20,6 +20,7 @@ RETRY_OF = "retry_of"  # on a retry: the number of the Optuna trial it repeats; 
 FAIL_REASON = "fail_reason"  # one line: why the trial failed
 PRUNED_BY = "pruned_by"  # "MedianPruner at step 3"
 WORKER = "worker"  # host-pid of the process that ran it
+DEVICE = "device"  # what it trained on: "gpu:1" or "cpu" (search.study.devices)
 TRIAL_DIR = "trial_dir"  # its KerasTuner folder (checkpoints, probe)
 MLFLOW_RUN_ID = "mlflow_run_id"  # its MLflow run
 ENQUEUED = "enqueued"  # where a configuration that ran first came from: "SUGGESTED", "file F", "study S trial N"
@@ -69,6 +70,7 @@ def setting_params(settings: dict[str, Any], fixed: dict[str, Any] | None = None
 
 # -- MLflow tags ---------------------------------------------------------------------------------------
 TAG_STUDY = "search.study"
+TAG_DEVICE = "search.device"
 TAG_ROLE = "search.role"  # one of the ROLE_* values below
 TAG_KT_TRIAL = "search.kt_trial_id"
 TAG_OPTUNA_NUMBER = "search.optuna_trial_number"

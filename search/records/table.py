@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
 COLUMNS = ["number", "state", "value", "params", "duration_s", "mlflow_run_id", "kt_trial_id", "reason",
-           "gradients", "events"]
+           "gradients", "events", "device"]
 
 
 def _row(t: FrozenTrial) -> dict[str, Any]:
@@ -32,6 +32,7 @@ def _row(t: FrozenTrial) -> dict[str, Any]:
         "reason": keys.reason_of(t),
         "gradients": keys.findings_of(t.user_attrs),
         "events": ", ".join(f"{e['event']}@{e['epoch']}" for e in t.user_attrs.get(keys.EVENTS, [])) or None,
+        "device": t.user_attrs.get(keys.DEVICE),
     }
 
 
@@ -84,7 +85,9 @@ def render_trials(study: optuna.Study, fmt: str = "table") -> str:
 
     with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 200,
                            "display.max_colwidth", 80):
-        return frame.drop(columns=["kt_trial_id"]).to_string(index=False) + "\n"
+        on_gpu = frame["device"].astype(str).str.startswith("gpu").any()
+        hidden = ["kt_trial_id"] + ([] if on_gpu else ["device"])  # a CPU-only study: no device column
+        return frame.drop(columns=hidden).to_string(index=False) + "\n"
 
 
 def render_best(study: optuna.Study, fmt: str = "table") -> str:

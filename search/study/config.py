@@ -49,6 +49,8 @@ class StudyConfig:
             same space run first; its other finished trials inform TPE.
         suggested: run the space's ``SUGGESTED`` configurations first.
         target: end the study once a trial reaches this objective value.
+        devices: ``--devices``: GPU ids (``0,1``) shared out among the local workers, or ``cpu``;
+            default every visible GPU (:mod:`search.study.devices`).
     """
 
     space: str
@@ -71,6 +73,7 @@ class StudyConfig:
     warm_start: str | None = None
     suggested: bool = True
     target: float | None = None
+    devices: str | None = None
 
     def __post_init__(self) -> None:
         check_limits(self.trials, self.timeout)
@@ -88,6 +91,13 @@ class StudyConfig:
             parse_warm_start(self.warm_start)
         if self.target is not None and not math.isfinite(self.target):
             raise UsageError(f"--target must be a finite number, got {self.target!r}.")
+        self.gpus()
+
+    def gpus(self) -> list[str | None]:
+        """The GPU of each local worker (:func:`search.study.devices.assign`)."""
+        from search.study.devices import assign, parse_devices
+
+        return assign(self.workers, parse_devices(self.devices))
 
 
 def parse_warm_start(text: str) -> tuple[str, int]:

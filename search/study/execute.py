@@ -174,6 +174,7 @@ def _oracle(plan: Plan, tracker: Tracker, progress: StudyProgress | None, heartb
 
     from search.engine.oracle import OptunaOracle
     from search.space.sets import fixed_space
+    from search.study.devices import device_label
 
     space, setup = plan.space, plan.setup
     listeners = [tracker, *([progress] if progress else []), *default_listeners(plan.study, tracker, plan.study_plots)]
@@ -182,7 +183,7 @@ def _oracle(plan: Plan, tracker: Tracker, progress: StudyProgress | None, heartb
         hyperparameters=fixed_space(space, setup.settings, setup.fixed),  # conditional --set values stay conditional
         timeout=plan.timeout, listeners=listeners, seed=setup.seed,
         max_consecutive_failed_trials=plan.max_consecutive_failures, heartbeat=heartbeat, stale_trials=plan.stale,
-        max_local_trials=plan.max_local_trials, worker_name=worker_id(), target=plan.target,
+        max_local_trials=plan.max_local_trials, worker_name=worker_id(), target=plan.target, device=device_label(),
     )
 
 

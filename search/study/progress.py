@@ -29,6 +29,14 @@ if TYPE_CHECKING:
 POLL_S = 1.0  # how often WorkersProgress reads the storage
 
 
+def _notes(attrs: dict[str, Any]) -> str:
+    """What a trial's line adds to its value: its GPU (on a machine with one) and the doctor's findings."""
+    device = attrs.get(keys.DEVICE) or ""
+    notes = [device] if device.startswith("gpu") else []
+    notes += filter(None, [keys.findings_of(attrs)])
+    return "".join(f" · {note}" for note in notes)
+
+
 class StudyProgress(TrialListener):
     """A rich progress display fed by the oracle's trial events.
 
@@ -92,8 +100,7 @@ class StudyProgress(TrialListener):
         seconds = time.monotonic() - self._started.pop(trial.trial_id, time.monotonic())
         detail = f"{oracle.objective.name}={value:.6g}" if value is not None else (reason or "")
         otrial = self._optuna.pop(trial.trial_id, None)
-        found = otrial is not None and keys.findings_of(otrial.user_attrs)
-        detail += f" · {found}" if found else ""
+        detail += _notes(otrial.user_attrs if otrial is not None else {})
         # soft_wrap: never crop the reason at the console width (80 columns in a log file).
         self._progress.console.print(f"trial {number:>4} {name:<8} {detail} ({seconds:.1f} s)", highlight=False,
                                      soft_wrap=True)
@@ -144,8 +151,7 @@ class WorkersProgress:
 
     def _detail(self, t: FrozenTrial) -> str:
         detail = f"{self.plan.space.objective}={t.value:.6g}" if t.value is not None else (keys.reason_of(t) or "")
-        found = keys.findings_of(t.user_attrs)
-        return f"{detail} · {found}" if found else detail
+        return detail + _notes(t.user_attrs)
 
     def status_line(self, trials: list[FrozenTrial]) -> str:
         from optuna.trial import TrialState

@@ -19,7 +19,8 @@ def run_study(config: StudyConfig, local: LocalWorkers | None = None) -> StudyRe
     """Creates (or resumes) the study and runs trials until its budget or timeout.
 
     Everything is checked before anything is written: a bad space, option, ``--set``
-    or data leaves every store untouched. Whatever happens after, no Optuna trial
+    or data, or a default model that cannot train on the data or log the objective
+    (:func:`search.space.probe.probe`), leaves every store untouched. Whatever happens after, no Optuna trial
     and no MLflow run is left RUNNING. With ``config.workers > 1`` the other local
     workers start here, before TensorFlow is imported, unless ``local`` (the
     :class:`~search.study.workers.LocalWorkers` the caller started even earlier) is given;
@@ -29,7 +30,7 @@ def run_study(config: StudyConfig, local: LocalWorkers | None = None) -> StudyRe
     if config.workers > 1 and local is None:
         from search.study.workers import LocalWorkers
 
-        local = LocalWorkers(config.workers)
+        local = LocalWorkers(config.workers, config.gpus())
     try:
         return _run_study(config, local)
     finally:
@@ -39,6 +40,7 @@ def run_study(config: StudyConfig, local: LocalWorkers | None = None) -> StudyRe
 
 def _run_study(config: StudyConfig, local: LocalWorkers | None) -> StudyResult:
     from search.space.loader import load_space
+    from search.space.probe import probe
     from search.space.sets import resolve_sets
     from search.study.create import create_or_resume
     from search.study.execute import execute
@@ -54,6 +56,7 @@ def _run_study(config: StudyConfig, local: LocalWorkers | None) -> StudyResult:
     loc = storage_mod.resolve(config.home, config.storage, config.tracking_uri)
     setup = make_setup(space, *resolve_sets(space, config.sets), config.epochs, config.seed)
     first = gather(config, setup)
+    probe(setup.space, setup.settings, setup.fixed, setup.data)  # `search worker` joins a study probed here
     check_tracking(loc.tracking_uri)
     study, stale = create_or_resume(config, setup, name, loc, first)
     plan = make_plan(study, stale, loc, setup, timeout=config.timeout, progress=config.progress,

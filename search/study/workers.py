@@ -51,14 +51,17 @@ class LocalWorkers:
     study's; their stderr is this process's.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, gpus: list[str | None] | None = None) -> None:
+        from search.study.devices import device_env
+
         self.workers = workers
         self.joined = False
+        gpus = gpus or [None] * workers  # worker i's GPU (search.study.devices.assign)
         self.procs = [
             subprocess.Popen([sys.executable, "-m", "search.cli", "standby", "--for-pid", str(os.getpid())],
-                             env=worker_env(workers), start_new_session=True, stdin=subprocess.PIPE,
-                             stdout=subprocess.DEVNULL, text=True)
-            for _ in range(1, workers)
+                             env={**worker_env(workers), **device_env(gpus[i])}, start_new_session=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+            for i in range(1, workers)
         ]
 
     def join(self, plan: Plan) -> None:

@@ -166,9 +166,11 @@ class Tracker(TrialListener):
             keys.TAG_KT_TRIAL: trial.trial_id,
             keys.TAG_OPTUNA_NUMBER: str(number),
         }
-        retry_of = optuna_trial.user_attrs.get(keys.RETRY_OF) if hasattr(optuna_trial, "user_attrs") else None
-        if retry_of is not None:
-            tags[keys.TAG_RETRY_OF] = str(retry_of)
+        attrs = optuna_trial.user_attrs if hasattr(optuna_trial, "user_attrs") else {}
+        if attrs.get(keys.RETRY_OF) is not None:
+            tags[keys.TAG_RETRY_OF] = str(attrs[keys.RETRY_OF])
+        if attrs.get(keys.DEVICE):
+            tags[keys.TAG_DEVICE] = attrs[keys.DEVICE]
         if self.parent_run_id:
             tags[keys.TAG_PARENT_RUN] = self.parent_run_id
         run = self.client.create_run(self.experiment_id, run_name=f"trial-{number:04d}", tags=tags)
