@@ -56,6 +56,7 @@ def quiet_warnings() -> None:
     warnings.filterwarnings("ignore", module=_LIBRARIES)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*experimental feature.*")
+    warnings.filterwarnings("ignore", message=r".* is experimental \(supported from")  # Optuna's
 
 
 _LIBRARIES = (r"(keras|keras_tuner|tensorflow|tf_keras|absl|optuna|mlflow|sklearn|scipy|numpy|pandas|"

@@ -286,6 +286,23 @@ def report(
 
 
 @app.command()
+def proxy(
+    storage: Annotated[Optional[str], typer.Option("--storage", help="The database to serve: postgresql://... [env SEARCH_STORAGE].")] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0: every machine that can reach this one).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 13000,
+    threads: Annotated[int, typer.Option(help="Server threads (each waiting ask lock holds one).")] = 256,
+) -> None:
+    """Serve a storage to many workers through Optuna's gRPC proxy (workers: --storage grpc://HOST:PORT)."""
+    from search.errors import UsageError
+    from search.proxy import serve
+
+    url = storage or os.environ.get("SEARCH_STORAGE")
+    if not url:
+        raise UsageError("search proxy needs --storage postgresql://... (or SEARCH_STORAGE).")
+    raise typer.Exit(serve(url, host, port, threads))
+
+
+@app.command()
 def baseline(
     space: Annotated[str, typer.Argument(help="A space name (see `search spaces`) or a path to a space .py file.")],
     study: Annotated[Optional[str], typer.Option(help="The study to compare with and log to (default: the space's name).")] = None,

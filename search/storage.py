@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search.errors import StorageError
+from search.errors import StorageError, UsageError
 
 if TYPE_CHECKING:
     import optuna
@@ -53,13 +53,17 @@ def _sqlite_uri(path: Path) -> str:
 def check_storage_url(url: str) -> str:
     """Validates an Optuna RDB or journal storage URL (shape only, not reachability)."""
     scheme = url.split("://", 1)[0].split("+", 1)[0] if "://" in url else ""
-    if scheme not in _STORAGE_SCHEMES and not url.startswith("journal:"):
-        raise StorageError(
-            f"Malformed storage URL {mask_password(url)!r}; expected an SQLAlchemy URL such as "
-            "'sqlite:///path/optuna.db' or 'postgresql://user:password@host:5432/db', "
-            "or 'journal:///path/journal.log'."
-        )
-    return url
+    if scheme == "grpc":
+        host, _, port = url.removeprefix("grpc://").rstrip("/").rpartition(":")
+        if host and port.isdigit() and 0 < int(port) < 65536:
+            return url
+    elif scheme in _STORAGE_SCHEMES or url.startswith("journal:"):
+        return url
+    raise StorageError(
+        f"Malformed storage URL {mask_password(url)!r}; expected an SQLAlchemy URL such as "
+        "'sqlite:///path/optuna.db' or 'postgresql://user:password@host:5432/db', "
+        "'grpc://host:port' (search proxy) or 'journal:///path/journal.log'."
+    )
 
 
 def resolve(
@@ -69,6 +73,7 @@ def resolve(
 ) -> Location:
     """Resolves the stores from options, then environment variables, then defaults."""
     home_path = Path(home or os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
+    _check_home(home_path, "--home " if home else f"{HOME_ENV}=" if os.environ.get(HOME_ENV) else "the home ")
     storage_url = storage or os.environ.get(STORAGE_ENV) or _sqlite_uri(home_path / "optuna.db")
     tracking = tracking_uri or os.environ.get(TRACKING_ENV) or _sqlite_uri(home_path / "mlflow.db")
     return Location(
@@ -78,6 +83,16 @@ def resolve(
         artifact_root=(home_path / "artifacts").as_uri(),
         kt_dir=home_path / "keras_tuner",
     )
+
+
+def _check_home(path: Path, named: str) -> None:
+    """Refuses a home that is a file, or lies inside one (a missing home is created, with its parents)."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if folder.is_dir():
+                return
+            what = "is a file" if folder == path else f"lies inside the file {folder}"
+            raise UsageError(f"{named}{path} {what}; expected a folder (it is created if missing).")
 
 
 # SQLite waits this long for a lock before "database is locked" (several local workers).
@@ -221,6 +236,8 @@ def open_storage(url: str, heartbeat: tuple[int, int] | None = None):
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         sqlite_fast(url.removeprefix("sqlite:///"))
+    if url.startswith("grpc://"):
+        return _proxy_storage(url)
     try:
         if url.startswith("journal:"):
             path = url.removeprefix("journal:").removeprefix("//")
@@ -238,6 +255,23 @@ def open_storage(url: str, heartbeat: tuple[int, int] | None = None):
         raise StorageError(f"Cannot open storage {mask_password(url)!r}: {mask_password(reason)}") from None
 
 
+def _proxy_storage(url: str):
+    """The storage behind ``search proxy`` at ``grpc://host:port``, once it answers."""
+    import grpc
+
+    from search.grpc_storage import ProxyStorage
+
+    storage = ProxyStorage(url)
+    try:
+        storage.wait_server_ready(timeout=5)
+        storage.get_heartbeat_interval()
+    except (ConnectionError, grpc.RpcError) as e:
+        storage.close()
+        reason = e.details() if isinstance(e, grpc.RpcError) else "no answer within 5 s"
+        raise StorageError(f"Cannot open storage {url!r}: {reason}; is `search proxy` running there?") from None
+    return storage
+
+
 @contextlib.contextmanager
 def ask_lock(study: optuna.Study) -> Iterator[None]:
     """Holds a lock on ``study`` shared by every process on its storage, while held.
@@ -245,19 +279,28 @@ def ask_lock(study: optuna.Study) -> Iterator[None]:
     Checking the budget and asking Optuna for a trial are two steps; two workers doing
     them at once could both take the last trial of the budget. SQLite: an exclusive
     ``flock`` on a file beside the database; PostgreSQL: a session advisory lock keyed on
-    the study's name. Other storages (journal, MySQL, in-memory) are not locked.
+    the study's name; behind ``search proxy``: the same lock, held by the proxy. Other
+    storages (journal, MySQL, in-memory) are not locked.
     """
+    held = getattr(study._storage, "ask_lock", None)
+    with held(study.study_name) if held is not None else storage_lock(study._storage, study.study_name):
+        yield
+
+
+@contextlib.contextmanager
+def storage_lock(storage: optuna.storages.BaseStorage, study_name: str) -> Iterator[None]:
+    """The ask lock of study ``study_name`` on an RDB ``storage`` (:func:`ask_lock`)."""
     import zlib
 
     import optuna
 
-    backend = getattr(study._storage, "_backend", study._storage)
+    backend = getattr(storage, "_backend", storage)
     url = getattr(backend, "url", "") if isinstance(backend, optuna.storages.RDBStorage) else ""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         with _file_lock(url.removeprefix("sqlite:///") + ".ask-lock"):
             yield
     elif url.startswith("postgresql"):
-        key = zlib.crc32(f"search-ask:{study.study_name}".encode()) - 2**31  # a signed 32-bit key
+        key = zlib.crc32(f"search-ask:{study_name}".encode()) - 2**31  # a signed 32-bit key
         with backend.engine.connect() as connection, _advisory_lock(connection, key):
             yield
     else:

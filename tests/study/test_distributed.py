@@ -461,3 +461,88 @@ def test_a_worker_without_wait_suggests_it_and_one_that_waits_in_vain_says_so(tm
     assert done.stderr.strip().endswith("error: Study 'later' was not ready in "
                                         f"sqlite:///{tmp_path}/home/optuna.db within --wait 2 s "
                                         "(created, its `search run` started).")
+
+
+@pytest.fixture(scope="module")
+def proxy(pg):
+    """`search proxy` in front of a PostgreSQL database (heartbeats every 1 s, stale after 4 s)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SEARCH_HEARTBEAT_INTERVAL": "1", "SEARCH_HEARTBEAT_GRACE": "4"}
+    proc = subprocess.Popen([SEARCH, "proxy", "--storage", pg.createdb("proxied"), "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stderr.readline().startswith(f"optuna storage proxy on grpc://127.0.0.1:{port} for postgresql://")
+    yield f"grpc://127.0.0.1:{port}"
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def _load(proxy_url: str, name: str) -> optuna.Study:
+    from search.storage import open_storage
+
+    return optuna.load_study(study_name=name, storage=open_storage(proxy_url))
+
+
+def test_local_workers_through_the_proxy_run_the_budget_once_and_resume(proxy, space_path, tmp_path):
+    run = [SEARCH, "run", space_path("tiny"), "--study", "proxied", "--epochs", "2", "--pruner", "none",
+           "--storage", proxy]
+    done = subprocess.run([*run, "--trials", "8", "--workers", "2"], env=_env(tmp_path), capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "study proxied: 8 complete, 0 pruned, 0 failed" in done.stdout
+    trials = _load(proxy, "proxied").trials
+    assert [t.number for t in trials] == list(range(8)) and len({t.user_attrs["worker"] for t in trials}) == 2
+    done = subprocess.run([*run, "--trials", "10"], env=_env(tmp_path), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "study proxied: 10 complete" in done.stdout, done.stderr[-3000:]
+    done = subprocess.run([SEARCH, "reconcile", "proxied", "--storage", proxy], env=_env(tmp_path),
+                          capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stdout) == (0, "nothing to repair\n"), done.stderr[-3000:]
+
+
+def test_a_killed_worker_behind_the_proxy_is_found_by_its_heartbeat_and_its_trial_retried(proxy, space_path,
+                                                                                         tmp_path):
+    env = _env(tmp_path, SEARCH_HEARTBEAT_INTERVAL="1", SEARCH_HEARTBEAT_GRACE="4")
+    log = tmp_path / "main.err"
+    with log.open("w") as err:
+        main = subprocess.Popen([SEARCH, "run", space_path("slow"), "--study", "proxy-kill", "--trials", "4",
+                                 "--pruner", "none", "--storage", proxy], env=env, stdout=subprocess.DEVNULL, stderr=err)
+    study = _wait_for(lambda: _try_load(proxy, "proxy-kill"), 120, "the study", main, log)
+    victim = subprocess.Popen([SEARCH, "worker", "proxy-kill", "--no-progress", "--storage", proxy], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def victim_mid_trial():
+        for t in study.get_trials(states=(TrialState.RUNNING,)):
+            if t.user_attrs.get("worker", "").endswith(f"-{victim.pid}") and t.intermediate_values:
+                return t
+        return None
+
+    doomed = _wait_for(victim_mid_trial, 300, "the victim worker to be mid-trial", main, log)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    main.wait(timeout=600)
+    assert main.returncode == 0, log.read_text()[-3000:]
+    trials = _load(proxy, "proxy-kill").trials
+    assert trials[doomed.number].state == TrialState.FAIL
+    assert "worker lost" in trials[doomed.number].user_attrs["fail_reason"]
+    assert [t.state for t in trials if t.user_attrs.get("retry_of") == doomed.number] == [TrialState.COMPLETE]
+    assert len([t for t in trials if "retry_of" not in t.user_attrs]) == 4  # the budget, each trial once
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def _try_load(proxy_url: str, name: str) -> optuna.Study | None:
+    try:
+        return _load(proxy_url, name)
+    except KeyError:
+        return None
+
+
+def test_a_proxy_that_does_not_answer_is_one_line(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = subprocess.run([SEARCH, "trials", "x", "--storage", f"grpc://127.0.0.1:{port}"], env=_env(tmp_path),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == (f"error: Cannot open storage 'grpc://127.0.0.1:{port}': no answer within 5 s; "
+                           "is `search proxy` running there?\n")
