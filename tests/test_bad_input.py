@@ -92,6 +92,7 @@ def test_unreachable_tracking_server_stops_before_anything_is_written(run_cli, i
 @pytest.mark.parametrize(("data", "message"), [
     ("x = np.array([['a', 'b']] * 8)", "load_data returned non-numeric x (dtype <U1); expected numbers."),
     ("x = np.ones((8, 2)); x[1, 1] = np.inf", "load_data returned x with 1 NaN or infinite values"),
+    ("x = np.ones((8, 2), dtype=object)", "load_data returned non-numeric x (dtype object); expected numbers."),
 ])
 def test_non_numeric_or_nan_data(run_cli, isolated_home, tmp_path, data, message):
     path = _space(tmp_path, (
@@ -104,6 +105,96 @@ def test_non_numeric_or_nan_data(run_cli, isolated_home, tmp_path, data, message
         "    raise AssertionError('never built')\n"
     ))
     _fails(run_cli, ["run", path], message, isolated_home)
+
+
+def _data_space(tmp_path, data: str, layers: str = "keras.layers.Dense(1)", loss: str = "'mse'",
+                objective: str = "val_loss", metrics: str = "[]") -> str:
+    """A space whose load_data runs ``data`` (rows of 4 features unless it says otherwise) and whose
+    model is Input((4,)), Dense(units) and ``layers``, compiled with ``loss`` and ``metrics``."""
+    return _space(tmp_path, (
+        "import numpy as np\n"
+        f"OBJECTIVE = {objective!r}\n"
+        "def load_data(seed):\n"
+        "    x = np.random.default_rng(seed).standard_normal((40, 4)); y = np.zeros((40, 1))\n"
+        f"    {data}\n"
+        "    return (x, y), (x_val, y_val)\n"
+        "def build(hp):\n"
+        "    import keras\n"
+        f"    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(hp.Int('units', 2, 4)), {layers}])\n"
+        f"    model.compile('sgd', {loss}, metrics={metrics})\n"
+        "    return model\n"
+    ))
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ("y = y[:30]; x_val, y_val = x[:8], y[:8]",
+     "load_data returned x with 40 rows but y with 30; expected the same number of rows."),
+    ("x_val, y_val = x[:8], y[:7]",
+     "load_data returned x_val with 8 rows but y_val with 7; expected the same number of rows."),
+    ("x = [x, x[:30]]; x_val, y_val = [a[:8] for a in x], y[:8]",
+     "load_data returned x[1] with 30 rows but x[0] with 40; expected every part of x to have the same number "
+     "of rows."),
+    ("x_val, y_val = x[:0], y[:0]", "load_data returned x_val with 0 rows; expected at least one validation row."),
+])
+def test_arrays_that_disagree_in_rows_or_an_empty_validation_set(run_cli, isolated_home, tmp_path, data, message):
+    _fails(run_cli, ["run", _data_space(tmp_path, data)], message, isolated_home)
+
+
+def test_data_the_default_model_does_not_accept(run_cli, isolated_home, tmp_path):
+    path = _data_space(tmp_path, "x = np.ones((40, 7)); x_val, y_val = x[:8], y[:8]")
+    err = _fails(run_cli, ["run", path], "the model built with the default hyperparameters does not accept x_val of "
+                 "shape (4, 7): Input 0", isolated_home)
+    assert "expected axis -1 of input shape to have value 4" in err
+
+
+def test_labels_outside_the_classes_the_model_outputs(run_cli, isolated_home, tmp_path):
+    path = _data_space(tmp_path, "y = np.arange(40) % 10; x_val, y_val = x[:8], y[:8]",
+                       layers="keras.layers.Dense(3)", loss="keras.losses.SparseCategoricalCrossentropy(from_logits=True)")
+    _fails(run_cli, ["run", path], "load_data returned y with labels 0 to 9, but the model built with the default "
+           "hyperparameters outputs shape (4, 3) and its loss sparse_categorical_crossentropy expects labels 0 to 2.",
+           isolated_home)
+
+
+def test_one_hot_labels_wider_than_the_models_output(run_cli, isolated_home, tmp_path):
+    path = _data_space(tmp_path, "y = np.eye(5)[np.arange(40) % 5]; x_val, y_val = x[:8], y[:8]",
+                       layers="keras.layers.Dense(3)", loss="'categorical_crossentropy'")
+    _fails(run_cli, ["run", path], "the model built with the default hyperparameters cannot train on x of shape "
+           "(8, 4) and y of shape (8, 5): Arguments `target` and `output` must have the same shape.", isolated_home)
+
+
+def test_a_build_returning_an_uncompiled_model(run_cli, isolated_home, tmp_path):
+    path = _space(tmp_path, (
+        "import numpy as np\n"
+        "def load_data(seed):\n"
+        "    x = np.ones((8, 4)); y = np.ones((8, 1))\n"
+        "    return (x, y), (x, y)\n"
+        "def build(hp):\n"
+        "    import keras\n"
+        "    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(hp.Int('units', 1, 4))])\n"
+    ))
+    _fails(run_cli, ["run", path], "build(hp) of space 'space_under_test' returned a model that is not compiled; "
+           "expected model.compile(optimizer, loss, metrics) before it is returned.", isolated_home)
+
+
+def test_an_objective_the_model_does_not_log(run_cli, isolated_home, tmp_path):
+    path = _data_space(tmp_path, "y = np.arange(40) % 3; x_val, y_val = x[:8], y[:8]", layers="keras.layers.Dense(3)",
+                       loss="keras.losses.SparseCategoricalCrossentropy(from_logits=True)", objective="val_accurcy",
+                       metrics="['accuracy']")
+    _fails(run_cli, ["run", path], "objective 'val_accurcy' is not a metric the model logs; it logs: loss, accuracy, "
+           "val_loss, val_accuracy.", isolated_home)
+
+
+@pytest.mark.parametrize("command", [["run", "tiny"], ["ui"], ["compare", "tiny", "--budget-trials", "1"],
+                                     ["baseline", "tiny"], ["trials", "tiny"]])
+def test_a_home_that_is_a_file(run_cli, isolated_home, tmp_path, space_path, command):
+    home = tmp_path / "not_a_folder"
+    home.write_text("mine")
+    args = [space_path(c) if c == "tiny" else c for c in command]
+    _fails(run_cli, [*args, "--home", home], f"--home {home} is a file; expected a folder (it is created if missing).",
+           isolated_home)
+    assert home.read_text() == "mine"
+    _fails(run_cli, [*args, "--home", home / "sub"], f"--home {home / 'sub'} lies inside the file {home}; expected "
+           "a folder (it is created if missing).", isolated_home)
 
 
 @pytest.mark.parametrize(("option", "value"), [("--trials", "0"), ("--trials", "-3"), ("--epochs", "0")])

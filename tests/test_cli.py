@@ -141,7 +141,7 @@ def test_an_unexpected_failure_is_one_line_naming_its_type_and_the_traceback_is_
 
     import search.cli
 
-    def fails():
+    def fails(args=None):
         raise RuntimeError("(sqlite3.OperationalError) table assessments already exists\n[SQL: \nCREATE TABLE assessments (\n]\n")
 
     monkeypatch.setattr(search.cli, "app", fails)

@@ -20,7 +20,9 @@ SPACE = str(TEST_SPACES / "unused_weight.py")
 
 
 def _search(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("SEARCH_DEBUG", "TF_CPP_MIN_LOG_LEVEL")}
+    # A module-scoped fixture runs before conftest's isolated_home clears what other tests left set.
+    cleared = ("SEARCH_DEBUG", "TF_CPP_MIN_LOG_LEVEL", "MLFLOW_TRACKING_URI", "SEARCH_STORAGE", "SEARCH_DEVICE")
+    env = {k: v for k, v in os.environ.items() if k not in cleared}
     return subprocess.run([SEARCH, *args], env={**env, "SEARCH_HOME": str(home)}, capture_output=True,
                           text=True, timeout=timeout)
 

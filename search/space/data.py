@@ -42,6 +42,37 @@ def _check_array(name: str, value: Any) -> None:
             raise DataError(f"load_data returned {where} with {bad} NaN or infinite values; expected finite numbers.")
 
 
+def _rows(name: str, value: Any) -> int:
+    """The number of rows of ``value``, or of each part of a list of inputs, which must agree."""
+    parts = value if isinstance(value, (list, tuple)) else [value]
+    if not parts:
+        raise DataError(f"load_data returned an empty list as {name}; expected an array or a list of arrays.")
+    counts = []
+    for i, part in enumerate(parts):
+        where = f"{name}[{i}]" if isinstance(value, (list, tuple)) else name
+        shape = np.shape(part)
+        if not shape:
+            raise DataError(f"load_data returned {where} that is a single number; expected an array of rows.")
+        counts.append((where, shape[0]))
+    for where, rows in counts[1:]:
+        if rows != counts[0][1]:
+            raise DataError(f"load_data returned {where} with {rows} rows but {counts[0][0]} with {counts[0][1]}; "
+                            f"expected every part of {name} to have the same number of rows.")
+    return counts[0][1]
+
+
+def _check_rows(arrays: dict[str, Any]) -> None:
+    """x and y (x_val and y_val) have as many rows, and neither part is empty."""
+    rows = {name: _rows(name, value) for name, value in arrays.items()}
+    for a, b in (("x", "y"), ("x_val", "y_val")):
+        if rows[a] != rows[b]:
+            raise DataError(f"load_data returned {a} with {rows[a]} rows but {b} with {rows[b]}; "
+                            "expected the same number of rows.")
+    for name, part in (("x", "training"), ("x_val", "validation")):
+        if not rows[name]:
+            raise DataError(f"load_data returned {name} with 0 rows; expected at least one {part} row.")
+
+
 def load_data(space: Space, seed: int, settings: dict[str, Any]) -> Data:
     """Calls ``space.load_data(seed, **settings)`` and checks what it returns."""
     fn = space.module.load_data
@@ -66,6 +97,8 @@ def load_data(space: Space, seed: int, settings: dict[str, Any]) -> Data:
                 "load_data must return ((x, y), (x_val, y_val)) or a dict with x, y and "
                 f"validation_data; got {type(out).__name__}."
             ) from None
-    for name, value in (("x", x), ("y", y), ("x_val", x_val), ("y_val", y_val)):
+    arrays = {"x": x, "y": y, "x_val": x_val, "y_val": y_val}
+    for name, value in arrays.items():
         _check_array(name, value)
+    _check_rows(arrays)
     return Data(x, y, x_val, y_val)

@@ -2,8 +2,12 @@
 
 A space module defines:
 
-- ``build(hp)``: returns a compiled Keras model (or define ``HYPERMODEL``, a
-  ``keras_tuner.HyperModel`` instance, instead);
+- ``build(hp)``: returns a compiled Keras model; or a ``keras_tuner.HyperModel`` instead:
+  a module-level instance, whatever its name (``hypermodel = MyHyperModel()``, also when
+  the file only keeps ``build = hypermodel.build``), is the space, its ``fit`` included
+  (searching a batch size there works); ``HYPERMODEL = ...`` names the one to use when
+  the file holds two (two and no ``HYPERMODEL`` are refused). A module-level ``fit``
+  trains it when the HyperModel does not override ``fit``;
 - ``load_data(seed, **settings)``: returns ``{"x": ..., "y": ..., "validation_data": (x, y)}``
   or ``((x, y), (x_val, y_val))``;
 - ``OBJECTIVE``: the metric to optimise, ``"val_loss"`` or ``("val_accuracy", "max")``
@@ -63,10 +67,16 @@ class Space:
 
     @property
     def build(self) -> Callable:
-        return self.module.build
+        """``build(hp)``: the module's HyperModel's, else its function."""
+        found = module_hypermodel(self.module, self.path)
+        return found[1].build if found else self.module.build
 
     @property
     def fit(self) -> Callable | None:
+        """``fit(hp, model, ...)``: the module's HyperModel's own, else its function (None: ``model.fit``)."""
+        found = module_hypermodel(self.module, self.path)
+        if found and _overrides_fit(found[1]):
+            return found[1].fit
         return getattr(self.module, "fit", None)
 
     @property
@@ -86,7 +96,10 @@ class Space:
         """The space as a ``keras_tuner.HyperModel``."""
         from search.space.hypermodel import SpaceHyperModel
 
-        return getattr(self.module, "HYPERMODEL", None) or SpaceHyperModel(self)
+        found = module_hypermodel(self.module, self.path)
+        if found and (_overrides_fit(found[1]) or not callable(getattr(self.module, "fit", None))):
+            return found[1]
+        return SpaceHyperModel(self)  # build(hp) and fit: the module's functions (or its HyperModel's build)
 
     def suggested(self, settings: dict[str, Any]) -> Any:
         """The module's optional ``SUGGESTED`` for ``settings`` (checked against the space by
@@ -175,11 +188,47 @@ def _objective(module: ModuleType, path: Path, settings: dict[str, Any] | None =
     )
 
 
+def module_hypermodel(module: ModuleType, path: Path) -> tuple[str, keras_tuner.HyperModel] | None:
+    """``(name, instance)`` of the module's HyperModel: ``HYPERMODEL``, else the one
+    ``keras_tuner.HyperModel`` instance among its names or owning its ``build``; None without one.
+
+    Two instances and no ``HYPERMODEL`` are refused. A module that never imported KerasTuner
+    holds no instance, so KerasTuner (and TensorFlow) is not imported to look.
+    """
+    explicit = getattr(module, "HYPERMODEL", None)
+    if explicit is not None:
+        return "HYPERMODEL", explicit
+    kt = sys.modules.get("keras_tuner")
+    if kt is None:
+        return None
+    found: dict[int, tuple[str, Any]] = {}
+    for name, value in vars(module).items():
+        if isinstance(value, kt.HyperModel):
+            found.setdefault(id(value), (name, value))
+    owner = getattr(getattr(module, "build", None), "__self__", None)  # build = MyHyperModel().build
+    if isinstance(owner, kt.HyperModel):
+        found.setdefault(id(owner), ("build", owner))
+    if len(found) > 1:
+        names = [name for name, _ in found.values()]
+        count = {2: "two", 3: "three"}.get(len(names), str(len(names)))
+        raise SpaceError(f"Space {str(path)!r} defines {count} HyperModels, {', '.join(names[:-1])} and "
+                         f"{names[-1]}; keep one, or name the one to use HYPERMODEL.")
+    return next(iter(found.values()), None)
+
+
+def _overrides_fit(hypermodel: Any) -> bool:
+    """Whether the HyperModel trains its own way (``keras_tuner.HyperModel.fit`` is ``model.fit``)."""
+    import keras_tuner
+
+    return "fit" in vars(hypermodel) or getattr(type(hypermodel), "fit", None) is not keras_tuner.HyperModel.fit
+
+
 def load_space(spec: str) -> Space:
     """Loads a space by name (``spaces/NAME.py``) or by path, and checks its contract."""
     path = _resolve(spec)
     module = _import(path)
-    if not callable(getattr(module, "build", None)) and getattr(module, "HYPERMODEL", None) is None:
+    hypermodel = module_hypermodel(module, path)  # refuses two HyperModels
+    if not callable(getattr(module, "build", None)) and hypermodel is None:
         raise SpaceError(f"Space {str(path)!r} defines no build(hp) function (nor HYPERMODEL).")
     if not callable(getattr(module, "load_data", None)):
         raise SpaceError(f"Space {str(path)!r} defines no load_data(seed) function.")

@@ -84,12 +84,16 @@ def _build_declared(space: Space, settings: dict[str, Any]) -> keras_tuner.Hyper
     import keras
     import keras_tuner
 
+    from search.space.hypermodel import NotATrainableModel
+
     hp = keras_tuner.HyperParameters()
     for name, value in settings.items():
         hp.Fixed(name, value)
     try:
         space.hypermodel().declare_hyperparameters(hp)
         space.hypermodel().build(hp)
+    except NotATrainableModel as e:  # says what build returned
+        raise SpaceError(str(e)) from None
     except Exception as e:  # the space's own bug: say where
         raise SpaceError(f"build(hp) of space {space.name!r} failed with its defaults: {type(e).__name__}: {e}") from None
     finally:
