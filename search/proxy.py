@@ -68,10 +68,19 @@ def _handlers(cached: Any, storage: optuna.storages.BaseStorage) -> dict[str, gr
     def unary(fn):
         return grpc.unary_unary_rpc_method_handler(lambda data, context: encode(fn(decode(data))))
 
+    local: dict[str, threading.Lock] = {}
+    guard = threading.Lock()
+
+    def study_lock(study: str) -> threading.Lock:
+        with guard:
+            return local.setdefault(study, threading.Lock())
+
     def hold(data: bytes, context: grpc.ServicerContext):
         released = threading.Event()
         context.add_callback(released.set)  # the worker cancelled, or its connection dropped
-        with storage_mod.storage_lock(storage, decode(data)["study"]):
+        study = decode(data)["study"]
+        # Waiters queue here, not in the database: one pooled connection per study holds its lock.
+        with study_lock(study), storage_mod.storage_lock(storage, study):
             yield b"{}"
             released.wait()
 

@@ -58,8 +58,12 @@ class Heartbeat:
         self._thread.start()
 
     def add(self, trial_id: int) -> None:
-        """Starts beating for Optuna storage trial id ``trial_id`` (beats once at once)."""
+        """Starts beating for Optuna storage trial id ``trial_id`` (beats once at once, unless
+        it beats already). Optuna finds a trial stale only once it has beaten: a worker beats
+        for a trial right after asking for it."""
         with self._lock:
+            if trial_id in self._trial_ids:
+                return
             self._trial_ids.add(trial_id)
         self._beat(trial_id)
 

@@ -141,6 +141,8 @@ class OptunaOracle(keras_tuner.Oracle):
             # Optuna warns that heartbeats are meant for optimize(); this oracle beats itself.
             warnings.filterwarnings("ignore", message="Heartbeat of storage")
             otrial = self.study.ask()
+        if self.heartbeat is not None:  # first: only a trial that beat once can be found stale
+            self.heartbeat.add(otrial._trial_id)
         trial_id = trial_id or self.trial_id_for(otrial.number)
         otrial.set_user_attr(keys.KT_TRIAL_ID, trial_id)
         self._track(trial_id, otrial)

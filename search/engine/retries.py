@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from search.engine import distributions
 from search.records import keys
 
 if TYPE_CHECKING:
@@ -32,16 +31,24 @@ def same_values_again(
     study: optuna.Study, space: keras_tuner.HyperParameters, trial_id: str, values: dict[str, Any], old: int | None
 ) -> optuna.Trial:
     """Fails Optuna trial ``old`` if it still runs and starts a new RUNNING trial with ``values``."""
+    from search.engine import distributions
+
+    params, dists = distributions.params_for_values(space, values)
+    attrs = {keys.KT_TRIAL_ID: trial_id, keys.HP: jsonable(values), keys.RETRY_OF: -1 if old is None else old}
+    return start_again(study, params, dists, attrs, old)
+
+
+def start_again(study: optuna.Study, params: dict[str, Any], dists: dict[str, Any], user_attrs: dict[str, Any],
+                old: int | None) -> optuna.Trial:
+    """Fails Optuna trial ``old`` if it still runs and starts a new RUNNING trial with ``params``."""
     import optuna
     from optuna.trial import FrozenTrial, TrialState
 
     if old is not None and study.get_trials(deepcopy=False)[old].state == TrialState.RUNNING:
         study.tell(old, state=TrialState.FAIL, skip_if_finished=True)
-    params, dists = distributions.params_for_values(space, values)
     template = FrozenTrial(
         number=-1, state=TrialState.RUNNING, value=None, datetime_start=datetime.now(),
-        datetime_complete=None, params=params, distributions=dists,
-        user_attrs={keys.KT_TRIAL_ID: trial_id, keys.HP: jsonable(values), keys.RETRY_OF: -1 if old is None else old},
+        datetime_complete=None, params=params, distributions=dists, user_attrs=user_attrs,
         system_attrs={}, intermediate_values={}, trial_id=-1,
     )
     # Optuna has no public "ask with these values" that another worker cannot take first
