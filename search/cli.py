@@ -122,20 +122,7 @@ def _interruptible():
 def _print_result(result: StudyResult) -> None:
     from search.errors import StudyFailedError
 
-    best = "-" if result.best_value is None else f"{result.best_value:.6g} (trial {result.best_trial})"
-    typer.echo(
-        f"study {result.study}: {result.complete} complete, {result.pruned} pruned, "
-        f"{result.failed} failed; best {best}"
-    )
-    if result.target_reached:
-        typer.echo(f"stopped: target {result.target:g} reached")
-    total = result.complete + result.pruned + result.failed
-    for finding, count in result.findings.items():
-        typer.echo(f"doctor  {finding} (in {count} of {total} trials; see `search trials {result.study}`)")
-    typer.echo(f"storage {result.storage}\nmlflow  {result.tracking_uri} (parent run {result.parent_run_id})")
-    if result.trials_link:
-        served = result.tracking_uri.startswith(("http://", "https://"))
-        typer.echo(f"trials  {result.trials_link}" + ("" if served else " (once `search ui` runs)"))
+    typer.echo("\n".join(result.lines()))
     if result.complete == 0:
         raise StudyFailedError(f"Study {result.study!r} has no completed trial; see `search trials {result.study}`.")
 
@@ -293,13 +280,9 @@ def proxy(
     threads: Annotated[int, typer.Option(help="Server threads (each waiting ask lock holds one).")] = 256,
 ) -> None:
     """Serve a storage to many workers through Optuna's gRPC proxy (workers: --storage grpc://HOST:PORT)."""
-    from search.errors import UsageError
     from search.proxy import serve
 
-    url = storage or os.environ.get("SEARCH_STORAGE")
-    if not url:
-        raise UsageError("search proxy needs --storage postgresql://... (or SEARCH_STORAGE).")
-    raise typer.Exit(serve(url, host, port, threads))
+    raise typer.Exit(serve(storage, host, port, threads))
 
 
 @app.command()
@@ -402,28 +385,15 @@ def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _optional_values(argv: list[str]) -> list[str]:
-    """``--wait`` alone (not followed by a number) means :data:`WAIT_DEFAULT_S` (click's options
-    take a value or none, not an optional one)."""
-    out = list(argv)
-    for i in reversed(range(len(out))):
-        if out[i] == "--wait":
-            following = out[i + 1] if i + 1 < len(out) else ""
-            try:
-                float(following)
-            except ValueError:
-                out.insert(i + 1, f"{WAIT_DEFAULT_S:g}")
-    return out
-
-
 def main() -> None:
     """Entry point of the ``search`` console script."""
+    from search._argv import optional_values
     from search._quiet import quiet_warnings
 
     signal.signal(signal.SIGTERM, _terminate)
     quiet_warnings()
     try:
-        app(args=_optional_values(sys.argv[1:]))
+        app(args=optional_values(sys.argv[1:], "--wait", f"{WAIT_DEFAULT_S:g}"))
     except SearchError as e:
         _echo_err(str(e))
         sys.exit(e.exit_code)

@@ -9,6 +9,7 @@ workers' trials are retried as with a direct connection.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -24,8 +25,12 @@ if TYPE_CHECKING:
 THREADS = 256  # each waiting or holding ask lock occupies one while it waits
 
 
-def serve(storage_url: str, host: str, port: int, threads: int = THREADS) -> int:
-    """Runs the proxy in the foreground until Ctrl-C or SIGTERM; returns its exit code."""
+def serve(storage_url: str | None, host: str, port: int, threads: int = THREADS) -> int:
+    """Runs the proxy in the foreground until Ctrl-C or SIGTERM; returns its exit code
+    (``storage_url`` None: ``SEARCH_STORAGE``)."""
+    storage_url = storage_url or os.environ.get(storage_mod.STORAGE_ENV)
+    if not storage_url:
+        raise UsageError("search proxy needs --storage postgresql://... (or SEARCH_STORAGE).")
     if not 0 < port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {port}.")
     if threads < 8:

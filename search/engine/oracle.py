@@ -41,6 +41,21 @@ TrialStatus = kt_trial.TrialStatus
 IDLE_POLL_S = 0.25  # how often a worker at the budget looks whether the other workers' trials ended
 
 
+def _study_for(objective: keras_tuner.Objective, study: optuna.Study | None, storage: Any, study_name: str | None,
+               sampler: Any, pruner: Any) -> optuna.Study:
+    """``study``, or the one created (or loaded) in ``storage``; its direction must be the objective's."""
+    direction = "maximize" if objective.direction == "max" else "minimize"
+    if study is None:
+        study = optuna.create_study(storage=storage, study_name=study_name, sampler=sampler, pruner=pruner,
+                                    direction=direction, load_if_exists=True)
+    if study.direction.name.lower() != direction:
+        raise ValueError(
+            f"The study's direction is {study.direction.name.lower()}, but the objective "
+            f"{objective.name!r} asks to {direction}."
+        )
+    return study
+
+
 class OptunaOracle(keras_tuner.Oracle):
     """A KerasTuner oracle whose trials are asked of, and told to, an Optuna study.
 
@@ -98,22 +113,7 @@ class OptunaOracle(keras_tuner.Oracle):
         super().__init__(objective=objective, max_trials=max_trials, **kwargs)
         if hasattr(self.objective, "objectives"):  # keras_tuner's MultiObjective
             raise ValueError("OptunaOracle supports a single objective; received several.")
-        direction = "maximize" if self.objective.direction == "max" else "minimize"
-        if study is None:
-            study = optuna.create_study(
-                storage=storage,
-                study_name=study_name,
-                sampler=sampler,
-                pruner=pruner,
-                direction=direction,
-                load_if_exists=True,
-            )
-        if study.direction.name.lower() != direction:
-            raise ValueError(
-                f"The study's direction is {study.direction.name.lower()}, but the objective "
-                f"{self.objective.name!r} asks to {direction}."
-            )
-        self.study = study
+        self.study = _study_for(self.objective, study, storage, study_name, sampler, pruner)
         self.timeout = timeout
         self.listeners = list(listeners)
         self.heartbeat = heartbeat

@@ -41,6 +41,21 @@ class StudyResult:
         """Whether the best completed trial reached the study's target."""
         return reaches(self.best_value, self.target, self.direction)
 
+    def lines(self) -> list[str]:
+        """What ``search run`` and ``search worker`` print at the end."""
+        best = "-" if self.best_value is None else f"{self.best_value:.6g} (trial {self.best_trial})"
+        out = [f"study {self.study}: {self.complete} complete, {self.pruned} pruned, {self.failed} failed; best {best}"]
+        if self.target_reached:
+            out.append(f"stopped: target {self.target:g} reached")
+        total = self.complete + self.pruned + self.failed
+        out += [f"doctor  {finding} (in {count} of {total} trials; see `search trials {self.study}`)"
+                for finding, count in self.findings.items()]
+        out += [f"storage {self.storage}", f"mlflow  {self.tracking_uri} (parent run {self.parent_run_id})"]
+        if self.trials_link:
+            served = self.tracking_uri.startswith(("http://", "https://"))
+            out.append(f"trials  {self.trials_link}" + ("" if served else " (once `search ui` runs)"))
+        return out
+
     def metrics(self, objective: str) -> dict[str, float]:
         """The summary logged on the parent run: counts, and ``best_<objective>`` once a trial completed."""
         out = {"complete": float(self.complete), "pruned": float(self.pruned), "failed": float(self.failed)}
