@@ -342,6 +342,27 @@ def export(
 
 
 @app.command()
+def reproduce(
+    study: Annotated[str, typer.Argument(help="The study name.")],
+    trial: Annotated[int, typer.Argument(help="The trial number.")],
+    tolerance: Annotated[float, typer.Option(help="Largest difference accepted per epoch, relative (plus as much absolute).")] = 1e-5,
+    home: HomeOpt = None,
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Train a trial again from its recorded configuration and seed; compare its objective epoch by epoch (exit 1 if it differs)."""
+    from search._quiet import quiet_imports
+
+    quiet_imports()
+    from search.study.reproduce import reproduce as again
+
+    result = again(study, trial, home=home, storage=storage, tracking_uri=tracking_uri, tolerance=tolerance)
+    typer.echo("\n".join(result.lines()))
+    if not result.reproduced:
+        raise typer.Exit(1)
+
+
+@app.command()
 def compare(
     space: Annotated[str, typer.Argument(help="Space names (see `search spaces`) or paths to space .py files, comma-separated.")],
     samplers: Annotated[Optional[str], typer.Option(help="Comma-separated: default (what `search run` does), tpe,random,cmaes,qmc (Optuna, with --pruner), SAMPLER+PRUNER (tpe+sha), kt-random,kt-bayesian,kt-hyperband (KerasTuner) [default default,tpe,random,kt-random,kt-bayesian,kt-hyperband].")] = None,

@@ -52,6 +52,7 @@ def home(tmp_path_factory) -> Path:
     ["trials", "quiet"], ["best", "quiet"], ["spaces"], ["reconcile", "quiet"], ["worker", "quiet"],
     ["run", SPACE, "--study", "quiet-2", "--trials", "2", "--epochs", "1", "--workers", "2"],
     ["export", "quiet-tiny", "--out", "{home}/model.keras"], ["report", "quiet", "--out", "{home}/quiet.html"],
+    ["reproduce", "quiet-tiny", "0"],
     ["baseline", "prototype_rbf", "--set", "dataset=iris", "--epochs", "1"],
     ["compare", str(TEST_SPACES / "tiny.py"), "--samplers", "default,kt-random", "--budget-trials", "2"],
 ], ids=lambda args: args[0] + ("-workers" if "--workers" in args else ""))

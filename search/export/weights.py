@@ -98,10 +98,10 @@ def find_weights(space: Space, trial: TrialInfo, kt_dir: Path, store: ModelStore
             if probe is None:
                 notify(f"trial {trial.number}: no probe batch was recorded with its weights ({where}); "
                        "computing one now from the space's validation data.")
-                data = _load_data(space, trial, _study_seed(store, trial))
+                data = _load_data(space, trial, study_seed(store, trial))
                 probe = compute(model, data.x_val, sha256_file(folder / CHECKPOINT_FILE))
             return Weights(model, probe, source, where, probe_recorded=recorded)
-    return retrain(space, trial, hp, _study_seed(store, trial), notify)
+    return retrain(space, trial, hp, study_seed(store, trial), notify)
 
 
 def _probe_for(folder: Path) -> Probe | None:
@@ -118,7 +118,7 @@ def _build_config(folder: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def _study_seed(store: ModelStore | None, trial: TrialInfo) -> int:
+def study_seed(store: ModelStore | None, trial: TrialInfo) -> int:
     """The ``--seed`` of the invocation that ran the trial (its parent run's param; default 0)."""
     params = store.parent_params(trial.mlflow_run_id) if store is not None and trial.mlflow_run_id else {}
     try:
