@@ -102,3 +102,27 @@ def test_ui_for_an_unknown_study_is_one_line_naming_the_studies(run_cli, space_p
     code, out, err = run_cli("ui", "nosuch", "--port", str(_free_port()))
     assert code == 2 and out == ""
     assert err.strip() == f"error: No study 'nosuch' in sqlite:///{Path('home').resolve()}/mlflow.db; studies: known."
+
+
+def test_ui_open_opens_the_study_link_in_the_default_browser_once_the_ui_answers(run_cli, space_path, isolated_home,
+                                                                                tmp_path):
+    """The default browser is what $BROWSER names (Python's webbrowser): here a script that records its URL."""
+    code, _, err = run_cli("run", space_path("tiny"), "--study", "opened", "--trials", "1", "--epochs", "1")
+    assert code == 0, err
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    env = {**os.environ, "SEARCH_HOME": str(isolated_home), "BROWSER": f"{browser} %s"}
+    proc = subprocess.Popen([SEARCH, "ui", "opened", "--open", "--port", str(_free_port())], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        _, link = proc.stdout.readline().split()
+        deadline = time.monotonic() + 90
+        while not opened.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+        assert opened.exists(), "the browser was not opened"
+        assert opened.read_text().strip() == link
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=30)
