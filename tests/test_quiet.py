@@ -50,12 +50,11 @@ def home(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("args", [
     ["trials", "quiet"], ["best", "quiet"], ["spaces"], ["reconcile", "quiet"], ["worker", "quiet"],
-    ["run", SPACE, "--study", "quiet-2", "--trials", "2", "--epochs", "1", "--workers", "2"],
     ["export", "quiet-tiny", "--out", "{home}/model.keras"], ["report", "quiet", "--out", "{home}/quiet.html"],
     ["reproduce", "quiet-tiny", "0"],
     ["baseline", "prototype_rbf", "--set", "dataset=iris", "--epochs", "1"],
     ["compare", str(TEST_SPACES / "tiny.py"), "--samplers", "default,kt-random", "--budget-trials", "2"],
-], ids=lambda args: args[0] + ("-workers" if "--workers" in args else ""))
+], ids=lambda args: args[0])  # `run --workers 2`: tests/study/test_devices.py
 def test_a_command_writes_no_library_lines_to_stderr(home, args):
     _quiet(_search(home, *(a.format(home=home) for a in args)))
 

@@ -14,6 +14,7 @@ from mlflow import MlflowClient
 
 from search.errors import UsageError
 from search.study.devices import assign, device_env, device_label, parse_devices, visible_gpus
+from tests.test_quiet import NOISE
 
 SEARCH = str(Path(sys.executable).parent / "search")
 
@@ -79,6 +80,7 @@ def test_two_local_workers_record_their_gpus_on_each_trial_and_run(space_path, t
     assert by_device == {"gpu:0", "gpu:1"}, trials
     lines = [line for line in done.stderr.splitlines() if line.startswith("trial ")]
     assert len(lines) == 6 and all(" · gpu:" in line for line in lines)
+    assert not [line for line in done.stderr.splitlines() if NOISE.search(line)]  # quiet with workers too
     client = MlflowClient(f"sqlite:///{tmp_path}/home/mlflow.db")
     experiment = client.get_experiment_by_name("gpus")
     runs = client.search_runs([experiment.experiment_id], "tags.`search.role` = 'trial'")
