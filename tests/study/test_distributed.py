@@ -121,6 +121,24 @@ def _study_names(url: str) -> list[str]:
         engine.dispose()
 
 
+def _kill_mid_trial(study: optuna.Study, victim: subprocess.Popen, main: subprocess.Popen, log: Path):
+    """SIGKILLs ``victim`` once it is mid-trial (an epoch reported), then waits for ``main`` to finish the
+    study; returns the trial it was running."""
+
+    def victim_mid_trial():
+        for t in study.get_trials(states=(TrialState.RUNNING,)):
+            if t.user_attrs.get("worker", "").endswith(f"-{victim.pid}") and t.intermediate_values:
+                return t
+        return None
+
+    doomed = _wait_for(victim_mid_trial, 300, "the victim worker to be mid-trial", main, log)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    main.wait(timeout=600)
+    assert main.returncode == 0, log.read_text()[-3000:]
+    return doomed
+
+
 def test_a_killed_worker_trial_is_failed_and_retried_and_nothing_is_lost(pg, mlflow_server, space_path, tmp_path):
     storage = pg.createdb("kill")
     env = _env(tmp_path, SEARCH_HEARTBEAT_INTERVAL="1", SEARCH_HEARTBEAT_GRACE="4")
@@ -138,17 +156,7 @@ def test_a_killed_worker_trial_is_failed_and_retried_and_nothing_is_lost(pg, mlf
 
     study = optuna.load_study(study_name="kill", storage=storage)  # one engine for every poll
 
-    def victim_mid_trial():
-        for t in study.get_trials(states=(TrialState.RUNNING,)):
-            if t.user_attrs.get("worker", "").endswith(f"-{victim.pid}") and t.intermediate_values:
-                return t
-        return None
-
-    doomed = _wait_for(victim_mid_trial, 300, "the victim worker to be mid-trial", main, log)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    main.wait(timeout=600)
-    assert main.returncode == 0, log.read_text()[-3000:]
+    doomed = _kill_mid_trial(study, victim, main, log)
 
     trials = optuna.load_study(study_name="kill", storage=storage).trials
     killed = trials[doomed.number]
@@ -511,17 +519,7 @@ def test_a_killed_worker_behind_the_proxy_is_found_by_its_heartbeat_and_its_tria
     victim = subprocess.Popen([SEARCH, "worker", "proxy-kill", "--no-progress", "--storage", proxy], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def victim_mid_trial():
-        for t in study.get_trials(states=(TrialState.RUNNING,)):
-            if t.user_attrs.get("worker", "").endswith(f"-{victim.pid}") and t.intermediate_values:
-                return t
-        return None
-
-    doomed = _wait_for(victim_mid_trial, 300, "the victim worker to be mid-trial", main, log)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    main.wait(timeout=600)
-    assert main.returncode == 0, log.read_text()[-3000:]
+    doomed = _kill_mid_trial(study, victim, main, log)
     trials = _load(proxy, "proxy-kill").trials
     assert trials[doomed.number].state == TrialState.FAIL
     assert "worker lost" in trials[doomed.number].user_attrs["fail_reason"]
