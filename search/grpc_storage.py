@@ -2,7 +2,7 @@
 plus the calls a study of this project needs that Optuna's proxy does not carry.
 
 Optuna's ``GrpcStorageProxy`` forwards the storage API, but not heartbeats (it is no
-``BaseHeartbeat``) and no lock. ``search proxy`` serves three more methods beside Optuna's
+``BaseHeartbeat``) and no lock. ``search proxy`` serves these methods beside Optuna's
 (JSON messages over the same gRPC server, service ``search.Proxy``):
 
 - ``Heartbeat``, ``StaleTrialIds``, ``HeartbeatInterval``: the heartbeat API, run on the
