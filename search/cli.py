@@ -62,8 +62,10 @@ def run(
     trials: Annotated[Optional[int], typer.Option(help="The study's total trial budget [default 10, or the stored one].")] = None,
     timeout: Annotated[Optional[float], typer.Option(help="Start no new trial after this many seconds.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Epochs per trial [default: the space's EPOCHS].")] = None,
-    sampler: Annotated[str, typer.Option(help="tpe|random|cmaes|qmc|grid")] = DEFAULT_SAMPLER,
-    pruner: Annotated[str, typer.Option(help="median|percentile|sha|hyperband|wilcoxon|none")] = DEFAULT_PRUNER,
+    sampler: Annotated[str, typer.Option(help="tpe|nsga2|random|cmaes|qmc|grid")] = DEFAULT_SAMPLER,
+    pruner: Annotated[Optional[str], typer.Option(help=f"asha|median|percentile|sha|hyperband|wilcoxon|none [default {DEFAULT_PRUNER}; none with several objectives]", show_default=False)] = None,
+    objective: Annotated[Optional[list[str]], typer.Option(metavar="METRIC[:min|max]", help="The metric to optimise, in place of the space's OBJECTIVE; repeat for several (a Pareto front), e.g. val_accuracy:max and latency_ms:min.")] = None,
+    constraint: Annotated[Optional[list[str]], typer.Option(metavar="METRIC<=BOUND", help="A bound every feasible trial keeps, e.g. params<=20000 (repeatable; also <, >=, >).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sampler, the data and each trial's training.")] = 0,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="NAME=VALUE: a space setting or a fixed hyperparameter (repeatable).")] = None,
     target: Annotated[Optional[float], typer.Option(help="End the study once a trial reaches this objective value (stored with the study).")] = None,
@@ -84,7 +86,8 @@ def run(
 
     config = StudyConfig(
         space=space, study=study, trials=trials, timeout=timeout, epochs=epochs, sampler=sampler,
-        pruner=pruner, seed=seed, sets=parse_sets(set_), allow_space_change=allow_space_change,
+        pruner=pruner or DEFAULT_PRUNER, pruner_given=pruner is not None, objectives=tuple(objective or ()),
+        constraints=tuple(constraint or ()), seed=seed, sets=parse_sets(set_), allow_space_change=allow_space_change,
         home=home, storage=storage, tracking_uri=tracking_uri, workers=workers, target=target,
         enqueue=enqueue, warm_start=warm_start, suggested=suggested, devices=devices,
     )
@@ -132,33 +135,38 @@ def trials(
     study: Annotated[str, typer.Argument(help="The study name.")],
     format: Annotated[TableFormat, typer.Option("--format", help="table|csv|json")] = TableFormat.table,
     failures: Annotated[bool, typer.Option("--failures", help="Group failed and pruned trials by reason, with counts and shared params.")] = False,
+    pareto: Annotated[bool, typer.Option("--pareto", help="Mark the trials on the Pareto front (a study of several objectives) with *.")] = False,
     home: HomeOpt = None,
     storage: StorageOpt = None,
 ) -> None:
-    """List a study's trials: number, state, value, params, duration, MLflow run id."""
+    """List a study's trials: number, state, value(s), costs, params, duration, MLflow run id."""
     from search import storage as storage_mod
     from search.records.failures import render_failures
     from search.records.studies import open_study
     from search.records.table import render_trials
 
     the_study = open_study(study, storage_mod.resolve(home, storage))
-    render = render_failures if failures else render_trials
-    typer.echo(render(the_study, format.value), nl=False)
+    if failures:
+        typer.echo(render_failures(the_study, format.value), nl=False)
+    else:
+        typer.echo(render_trials(the_study, format.value, pareto=pareto), nl=False)
 
 
 @app.command()
 def best(
     study: Annotated[str, typer.Argument(help="The study name.")],
-    format: Annotated[BestFormat, typer.Option("--format", help="table|json")] = BestFormat.table,
+    format: Annotated[TableFormat, typer.Option("--format", help="table|csv|json")] = TableFormat.table,
+    confirmed: Annotated[bool, typer.Option("--confirmed", help="The trial with the best confirmed mean (`search confirm`).")] = False,
     home: HomeOpt = None,
     storage: StorageOpt = None,
 ) -> None:
-    """Show the best completed trial of a study (pruned trials never count)."""
+    """Show the best completed trial of a study (pruned trials never count); with several objectives, the
+    whole Pareto front."""
     from search import storage as storage_mod
     from search.records.studies import open_study
     from search.records.table import render_best
 
-    typer.echo(render_best(open_study(study, storage_mod.resolve(home, storage)), format.value), nl=False)
+    typer.echo(render_best(open_study(study, storage_mod.resolve(home, storage)), format.value, confirmed), nl=False)
 
 
 @app.command()
@@ -323,6 +331,8 @@ def export(
     out: Annotated[str, typer.Option("--out", help="Where to write: a .keras file, or a folder for savedmodel/mlflow.")],
     format: Annotated[str, typer.Option("--format", help="keras|savedmodel|mlflow")] = "keras",
     trial: Annotated[Optional[int], typer.Option("--trial", help="Export this trial number instead of the best COMPLETE one.")] = None,
+    pick: Annotated[Optional[str], typer.Option("--pick", metavar="RULE", help="Export the trial a rule picks: 'max|min METRIC [where METRIC<=BOUND [and ...]]', e.g. 'max val_accuracy where latency_ms<=2'.")] = None,
+    confirmed: Annotated[bool, typer.Option("--confirmed", help="Export the trial `search confirm` ranks first.")] = False,
     register: Annotated[Optional[str], typer.Option("--register", help="With --format mlflow: register as NAME, alias 'best'.")] = None,
     home: HomeOpt = None,
     storage: StorageOpt = None,
@@ -335,10 +345,43 @@ def export(
     from search._quiet import quiet_imports
     from search.export.exporter import export as export_trial
 
+    if confirmed:
+        trial = _confirmed_first(study, trial, pick, home, storage)
+    if pick is not None:
+        trial = _picked(study, pick, trial, home, storage)
     quiet_imports()
     result = export_trial(study, out, format, trial, register, home=home, storage=storage,
                           tracking_uri=tracking_uri, notify=lambda line: typer.echo(line, err=True))
     typer.echo("\n".join(result.lines()))
+
+
+def _confirmed_first(study: str, trial: int | None, pick: str | None, home: str | None, storage: str | None) -> int:
+    """The trial number ``--confirmed`` names: the one `search confirm` ranks first (not with ``--trial``, ``--pick``)."""
+    from search import storage as storage_mod
+    from search.errors import UsageError
+    from search.records.confirmed import best_confirmed
+    from search.records.studies import open_study
+
+    if trial is not None or pick is not None:
+        other = f"--trial {trial}" if trial is not None else f"--pick {pick!r}"
+        raise UsageError(f"--confirmed and {other} exclude each other; give one.")
+    number = best_confirmed(open_study(study, storage_mod.resolve(home, storage))).number
+    typer.echo(f"--confirmed: trial {number}, ranked first by `search confirm`", err=True)
+    return number
+
+
+def _picked(study: str, rule: str, trial: int | None, home: str | None, storage: str | None) -> int:
+    """The trial number ``--pick RULE`` names (not with ``--trial``)."""
+    from search import storage as storage_mod
+    from search.errors import UsageError
+    from search.records.pick import pick_trial
+    from search.records.studies import open_study
+
+    if trial is not None:
+        raise UsageError("Give --trial N or --pick RULE, not both.")
+    number = pick_trial(open_study(study, storage_mod.resolve(home, storage)), rule)
+    typer.echo(f"--pick {rule!r}: trial {number}", err=True)
+    return number
 
 
 @app.command()
@@ -360,6 +403,26 @@ def reproduce(
     typer.echo("\n".join(result.lines()))
     if not result.reproduced:
         raise typer.Exit(1)
+
+
+@app.command()
+def confirm(
+    study: Annotated[str, typer.Argument(help="The study name.")],
+    top: Annotated[Optional[int], typer.Option(help="Confirm the K best completed trials (default 5; with several objectives: the Pareto front).", show_default=False)] = None,
+    seeds: Annotated[int, typer.Option(help="Retrains per trial (and fold), each with a fresh seed.")] = 5,
+    cv: Annotated[bool, typer.Option("--cv", help="Retrain on every fold of the space's fold setting.")] = False,
+    trials: Annotated[Optional[str], typer.Option(metavar="N,M,...", help="Confirm these trial numbers instead of the top K.")] = None,
+    workers: Annotated[int, typer.Option(help="Processes training retrains in parallel (each gets its share of the cores).")] = 1,
+    home: HomeOpt = None,
+    storage: StorageOpt = None,
+    tracking_uri: TrackingOpt = None,
+) -> None:
+    """Retrain the best trials with fresh seeds: mean, 95% interval, P(best) and a verdict (re-running resumes)."""
+    from search.study.confirm import confirm as confirm_trials
+
+    result = confirm_trials(study, top=top, seeds=seeds, cv=cv, trials=trials, workers=workers, home=home,
+                            storage=storage, tracking_uri=tracking_uri)
+    typer.echo("\n".join(result.lines()))
 
 
 @app.command()

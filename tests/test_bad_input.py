@@ -1,4 +1,4 @@
-"""The bad-input catalogue (README): one test per row, asserting the message and the exit code.
+"""The bad-input catalogue (search/README.md): one test per row, asserting the message and the exit code.
 
 Each case leaves every store untouched (nothing written) or consistent (nothing RUNNING).
 """
@@ -56,7 +56,7 @@ def test_build_raising_for_some_trials_fails_those_and_the_study_goes_on(run_cli
 
 
 @pytest.mark.parametrize(("option", "value", "accepted"), [
-    ("--sampler", "bogus", "Unknown sampler 'bogus'; accepted: tpe, random, cmaes, qmc, grid."),
+    ("--sampler", "bogus", "Unknown sampler 'bogus'; accepted: tpe, nsga2, random, cmaes, qmc, grid."),
     ("--pruner", "bogus", "Unknown pruner 'bogus'; accepted: asha, median, percentile, sha, hyperband, wilcoxon, none."),
 ])
 def test_unknown_sampler_or_pruner(run_cli, isolated_home, space_path, option, value, accepted):
@@ -181,7 +181,22 @@ def test_an_objective_the_model_does_not_log(run_cli, isolated_home, tmp_path):
                        loss="keras.losses.SparseCategoricalCrossentropy(from_logits=True)", objective="val_accurcy",
                        metrics="['accuracy']")
     _fails(run_cli, ["run", path], "objective 'val_accurcy' is not a metric the model logs; it logs: loss, accuracy, "
-           "val_loss, val_accuracy.", isolated_home)
+           "val_loss, val_accuracy (and the harness measures params, model_bytes, latency_ms).", isolated_home)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--constraint", "params<<3"], "Invalid constraint 'params<<3'; expected METRIC<=BOUND"),
+    (["--constraint", "params<=many"], "Invalid constraint 'params<=many'"),
+    (["--constraint", "val_los<=3"], "constraint 'val_los' is not a metric the model logs; it logs: loss, val_loss"),
+    (["--objective", "val_loss:up"], "Invalid --objective 'val_loss:up'; expected METRIC or METRIC:min|max"),
+    (["--objective", "val_loss", "--objective", "val_loss:min"], "Objective 'val_loss' is given twice"),
+    (["--objective", "val_loss", "--objective", "params", "--sampler", "cmaes"],
+     "--sampler cmaes searches a single objective; with several, use one of: tpe, nsga2, random, qmc, grid."),
+    (["--objective", "val_loss", "--objective", "params", "--target", "0.5"], "--target needs a single objective"),
+    (["--objective", "val_loss", "--objective", "latency"], "objective 'latency' is not a metric the model logs"),
+])
+def test_bad_objectives_and_constraints(run_cli, isolated_home, space_path, args, message):
+    _fails(run_cli, ["run", space_path("tiny"), *args], message, isolated_home)
 
 
 @pytest.mark.parametrize("command", [["run", "tiny"], ["ui"], ["compare", "tiny", "--budget-trials", "1"],
@@ -201,6 +216,16 @@ def test_a_home_that_is_a_file(run_cli, isolated_home, tmp_path, space_path, com
 def test_non_positive_trials_or_epochs(run_cli, isolated_home, space_path, option, value):
     _fails(run_cli, ["run", space_path("tiny"), option, value],
            f"{option} must be a positive integer, got {value}.", isolated_home)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--seeds", "0"], "--seeds must be a positive integer, got 0."),
+    (["--top", "0"], "--top must be a positive integer, got 0."),
+    (["--workers", "0"], "--workers must be a positive integer, got 0."),
+    (["--trials", "3,seven"], "Invalid --trials '3,seven'; expected trial numbers such as 3,7,12."),
+])
+def test_confirm_options_refused_before_any_store_is_opened(run_cli, isolated_home, args, message):
+    _fails(run_cli, ["confirm", "any", *args], message, isolated_home)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tiny tmpfs needs root (CI runs as root)")
@@ -224,3 +249,9 @@ def test_disk_full_while_writing_artifacts_keeps_every_trial(run_cli, isolated_h
     trial_runs = [r for r in runs if r.data.tags.get("search.role") == "trial"]
     assert len(trial_runs) == 3 and all(r.info.status == "FINISHED" for r in trial_runs)
     assert any("No space left on device" in r.data.tags.get("search.artifact_error", "") for r in trial_runs)
+
+
+def test_compare_refuses_a_space_of_several_objectives(run_cli, isolated_home, space_path):
+    _fails(run_cli, ["compare", space_path("two_objectives"), "--budget-trials", "1"],
+           "Space 'two_objectives' has several objectives (val_loss (min), params (min)); search compare times "
+           "searches to one objective's target.", isolated_home)

@@ -95,7 +95,7 @@ def test_spaces_lists_the_shipped_spaces_with_their_hyperparameters(run_cli):
     [
         (["run", "tiny_missing.py"], "Space file 'tiny_missing.py' does not exist."),
         (["run", "nope"], "Unknown space 'nope'; accepted: "),
-        (["run", "iq_combiner", "--sampler", "bogus"], "Unknown sampler 'bogus'; accepted: tpe, random, cmaes, qmc, grid."),
+        (["run", "iq_combiner", "--sampler", "bogus"], "Unknown sampler 'bogus'; accepted: tpe, nsga2, random, cmaes, qmc, grid."),
         (["run", "iq_combiner", "--pruner", "bogus"], "Unknown pruner 'bogus'; accepted: asha, median, percentile, sha, hyperband, wilcoxon, none."),
         (["run", "iq_combiner", "--trials", "0"], "--trials must be a positive integer, got 0."),
         (["run", "iq_combiner", "--epochs", "-1"], "--epochs must be a positive integer, got -1."),

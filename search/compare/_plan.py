@@ -16,6 +16,7 @@ from search.compare._methods import Suggested
 from search.engine import warm
 from search.errors import UsageError
 from search.space.data import load_data
+from search.records.pareto import describe_objectives
 from search.space.loader import load_space
 from search.space.sets import agreeing, checking_space, declared_space, resolve_sets
 
@@ -74,6 +75,9 @@ def plan_spaces(config: CompareConfig) -> list[SpacePlan]:
     plans = []
     for space, settings, fixed in resolved:
         space = space.with_settings(settings)
+        if space.several:
+            raise UsageError(f"Space {space.name!r} has several objectives ({describe_objectives(space.objectives)}); "
+                             "search compare times searches to one objective's target.")
         suggested = None
         if wants_suggested:
             hp = checking_space(space, settings, fixed)

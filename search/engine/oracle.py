@@ -28,6 +28,7 @@ from optuna.trial import TrialState
 from search.engine import distributions, failures, retries
 from search.engine.heartbeat import LOST
 from search.engine.hooks import TrialListener, notify
+from search.engine.objectives import Constraint
 from search.engine.reports import EpochReports, pruner_may_act
 from search.records import keys
 from search.records.summary import reaches
@@ -41,19 +42,32 @@ TrialStatus = kt_trial.TrialStatus
 IDLE_POLL_S = 0.25  # how often a worker at the budget looks whether the other workers' trials ended
 
 
-def _study_for(objective: keras_tuner.Objective, study: optuna.Study | None, storage: Any, study_name: str | None,
-               sampler: Any, pruner: Any) -> optuna.Study:
-    """``study``, or the one created (or loaded) in ``storage``; its direction must be the objective's."""
-    direction = "maximize" if objective.direction == "max" else "minimize"
+def _study_for(objectives: Sequence[keras_tuner.Objective], study: optuna.Study | None, storage: Any,
+               study_name: str | None, sampler: Any, pruner: Any) -> optuna.Study:
+    """``study``, or the one created (or loaded) in ``storage``; its directions must be the objectives'."""
+    directions = ["maximize" if o.direction == "max" else "minimize" for o in objectives]
     if study is None:
         study = optuna.create_study(storage=storage, study_name=study_name, sampler=sampler, pruner=pruner,
-                                    direction=direction, load_if_exists=True)
-    if study.direction.name.lower() != direction:
-        raise ValueError(
-            f"The study's direction is {study.direction.name.lower()}, but the objective "
-            f"{objective.name!r} asks to {direction}."
-        )
+                                    directions=directions, load_if_exists=True)
+    have = [d.name.lower() for d in study.directions]
+    if have != directions and len(have) == len(directions) == 1:
+        raise ValueError(f"The study's direction is {have[0]}, but the objective {objectives[0].name!r} asks to "
+                         f"{directions[0]}.")
+    if have != directions:
+        names = ", ".join(o.name for o in objectives)
+        raise ValueError(f"The study's directions are {have}, but the objectives ({names}) ask for {directions}.")
     return study
+
+
+def _objectives(objective: Any) -> list[keras_tuner.Objective] | None:
+    """Several objectives (a list, or KerasTuner's ``MultiObjective``) as a list; None for one."""
+    if hasattr(objective, "objectives"):  # keras_tuner's MultiObjective
+        return list(objective.objectives)
+    if isinstance(objective, (list, tuple)) and len(objective) > 1:
+        from keras_tuner.src.engine.objective import create_objective
+
+        return [create_objective(o) for o in objective]
+    return None
 
 
 class OptunaOracle(keras_tuner.Oracle):
@@ -61,7 +75,15 @@ class OptunaOracle(keras_tuner.Oracle):
 
     Args:
         objective: the KerasTuner objective (name, ``keras_tuner.Objective``); its
-            direction becomes the study's direction.
+            direction becomes the study's direction. Several (a list, or KerasTuner's
+            ``MultiObjective``) make a multi-objective study that searches their Pareto front
+            (not KerasTuner's signed sum): the first picks each trial's best epoch (KerasTuner's
+            score and checkpoint), and each objective's value at that epoch is told to Optuna;
+            a cost metric of :mod:`search.engine.costs` is told as measured. Optuna cannot prune
+            such trials, so their epochs are not reported to its pruner.
+        constraints: :class:`~search.engine.objectives.Constraint` objects; each trial's value
+            of their metric is set as an Optuna constraint before it is told, so TPE and
+            NSGA-II treat a trial that breaks one as infeasible.
         max_trials: the study's trial budget, counted in the Optuna study (so shared
             by every process working on it); retries of a trial do not count again.
         study: an existing Optuna study; otherwise one is created or loaded from
@@ -108,12 +130,16 @@ class OptunaOracle(keras_tuner.Oracle):
         worker_name: str | None = None,
         target: float | None = None,
         device: str | None = None,
+        constraints: Sequence[Constraint] = (),
         **kwargs: Any,
     ) -> None:
-        super().__init__(objective=objective, max_trials=max_trials, **kwargs)
-        if hasattr(self.objective, "objectives"):  # keras_tuner's MultiObjective
-            raise ValueError("OptunaOracle supports a single objective; received several.")
-        self.study = _study_for(self.objective, study, storage, study_name, sampler, pruner)
+        several = _objectives(objective)
+        super().__init__(objective=several[0] if several else objective, max_trials=max_trials, **kwargs)
+        self.objectives: list[keras_tuner.Objective] = several or [self.objective]
+        self.constraints = list(constraints)
+        if len(self.objectives) > 1 and target is not None:
+            raise ValueError("A target needs a single objective; several search their Pareto front.")
+        self.study = _study_for(self.objectives, study, storage, study_name, sampler, pruner)
         self.timeout = timeout
         self.listeners = list(listeners)
         self.heartbeat = heartbeat
@@ -127,6 +153,8 @@ class OptunaOracle(keras_tuner.Oracle):
         self._numbers: dict[str, int] = {}  # KT trial id -> its latest Optuna trial number
         self._pruned: dict[str, str] = {}  # KT trial id -> which pruner stopped it, when
         self._reports = EpochReports()
+        self._costs: dict[str, dict[str, float]] = {}  # KT trial id -> its cost metrics (record_costs)
+        self._feasible: dict[str, bool] = {}  # KT trial id -> kept its constraints (when there are some)
 
     # -- asking ------------------------------------------------------------------------
     def populate_space(self, trial_id: str) -> dict[str, Any]:
@@ -282,7 +310,7 @@ class OptunaOracle(keras_tuner.Oracle):
         self._notify("epoch_ended", self, trial_id, step, logs)
         otrial = self._running.get(trial_id)
         value = logs.get(self.objective.name)
-        if otrial is None or value is None or not math.isfinite(value):
+        if otrial is None or value is None or not math.isfinite(value) or self.several:
             return False
         if reaches(float(value), self.target, self.objective.direction):
             self._reports.add(trial_id, otrial, step, float(value), urgent=True)
@@ -294,6 +322,11 @@ class OptunaOracle(keras_tuner.Oracle):
             return True
         return False
 
+    @property
+    def several(self) -> bool:
+        """Whether the study has several objectives (a Pareto front; no pruning)."""
+        return len(self.objectives) > 1
+
     def pruned_reason(self, trial_id: str) -> str | None:
         """Which pruner stopped the trial, and at which step; None if it was not pruned."""
         return self._pruned.get(trial_id)
@@ -304,6 +337,18 @@ class OptunaOracle(keras_tuner.Oracle):
         if otrial is not None:
             otrial.set_user_attr(key, value)
         return otrial is not None
+
+    def record_costs(self, trial_id: str, costs: dict[str, float]) -> bool:
+        """Records the harness's cost metrics of the running trial ``trial_id`` (``params``,
+        ``model_bytes``, ``latency_ms``, :mod:`search.engine.costs`) as user attributes, kept
+        to be told as objective values or checked against constraints; False if none runs."""
+        otrial = self._running.get(trial_id)
+        if otrial is None:
+            return False
+        self._costs.setdefault(trial_id, {}).update(costs)
+        for name, value in costs.items():
+            otrial.set_user_attr(name, value)
+        return True
 
     def set_trial_constraint(self, trial_id: str, key: str, value: float) -> bool:
         """Sets an Optuna constraint (> 0: violated) on the running trial of ``trial_id``."""
@@ -342,6 +387,13 @@ class OptunaOracle(keras_tuner.Oracle):
             otrial.set_user_attr(keys.PRUNED_BY, reason)
         elif trial.status == TrialStatus.COMPLETED:
             state, value, reason = TrialState.COMPLETE, float(trial.score), None
+            self._constrain(trial, otrial)
+            missing = None
+            if self.several:
+                value, missing = self._values(trial)
+            if missing:
+                state, value, reason = TrialState.FAIL, None, f"objective {missing} was not measured"
+                otrial.set_user_attr(keys.FAIL_REASON, reason)
         else:
             state, value = TrialState.FAIL, None
             reason = failures.reason_line(trial.message)
@@ -351,7 +403,44 @@ class OptunaOracle(keras_tuner.Oracle):
                 reason = f"{reason} (will retry)"
             otrial.set_user_attr(keys.FAIL_REASON, reason[:1000])
         self.study.tell(otrial, value, state=state, skip_if_finished=True)
+        self._costs.pop(trial_id, None)
         self._notify("trial_ended", self, trial, otrial.number, state, value, reason)
+
+    def metric_value(self, trial: kt_trial.Trial, name: str) -> float | None:
+        """The trial's value of ``name``: a cost metric as measured, the first objective as scored,
+        any other metric at the trial's best epoch (its last epoch when none is known)."""
+        costs = self._costs.get(trial.trial_id, {})
+        if name in costs:
+            return float(costs[name])
+        if name == self.objective.name and trial.score is not None:
+            return float(trial.score)
+        if not trial.metrics.exists(name):
+            return None
+        history = trial.metrics.get_history(name)
+        at = [obs for obs in history if obs.step == trial.best_step] or history[-1:]
+        return float(at[0].mean()) if at else None
+
+    def _values(self, trial: kt_trial.Trial) -> tuple[list[float] | None, str | None]:
+        """Every objective's value of a completed trial; the name of the first one missing."""
+        values = []
+        for objective in self.objectives:
+            value = self.metric_value(trial, objective.name)
+            if value is None or not math.isfinite(value):
+                return None, objective.name
+            values.append(value)
+        return values, None
+
+    def _constrain(self, trial: kt_trial.Trial, otrial: optuna.Trial) -> None:
+        """Sets each constraint's violation on the Optuna trial (> 0: infeasible)."""
+        violations = [c.violation(self.metric_value(trial, c.metric)) for c in self.constraints]
+        for constraint, violation in zip(self.constraints, violations):
+            otrial.set_constraint(str(constraint), violation)
+        if self.constraints:
+            self._feasible[trial.trial_id] = all(v <= 0 for v in violations)
+
+    def feasible(self, trial_id: str) -> bool | None:
+        """Whether the last completed attempt of ``trial_id`` kept every constraint; None without constraints."""
+        return self._feasible.get(trial_id)
 
     @keras_tuner.synchronized
     def abort_running(self, reason: str) -> None:
@@ -368,12 +457,16 @@ class OptunaOracle(keras_tuner.Oracle):
 
     # -- queries -----------------------------------------------------------------------------
     def get_best_trials(self, num_trials: int = 1) -> list[kt_trial.Trial]:
-        """The best completed trials; pruned trials never count as best."""
+        """The best completed trials; pruned trials never count as best. With several objectives:
+        the trials of the study's Pareto front (feasible ones), best first by the first objective."""
         done = [
             t for t in self.trials.values()
             if t.status == TrialStatus.COMPLETED and t.trial_id not in self._pruned
             and t.score is not None
         ]
+        if self.several:
+            front = {t.user_attrs.get(keys.KT_TRIAL_ID) for t in self.study.best_trials}
+            done = [t for t in done if t.trial_id in front]
         done.sort(key=lambda t: t.score, reverse=self.objective.direction == "max")
         return done[:num_trials]
 

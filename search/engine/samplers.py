@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
-SAMPLER_NAMES = ("tpe", "random", "cmaes", "qmc", "grid")
+SAMPLER_NAMES = ("tpe", "nsga2", "random", "cmaes", "qmc", "grid")
+SINGLE_OBJECTIVE_SAMPLERS = ("cmaes",)  # Optuna's CMA-ES refuses several objectives
 PRUNER_NAMES = ("asha", "median", "percentile", "sha", "hyperband", "wilcoxon", "none")
 # What `search run` uses when no --sampler or --pruner is given (README, "Choosing a strategy").
 DEFAULT_SAMPLER = "tpe"
@@ -29,6 +30,14 @@ def _tpe(seed: int | None, priors: Sequence[FrozenTrial] = (), **_: Any) -> optu
     # conditional hyperparameters (KerasTuner conditional scopes) in their own groups.
     # Failure-aware: trials failed by a NaN loss (FAIL + violated constraint) count as bad.
     return FailureAwareTPESampler(seed=seed, multivariate=True, group=True, constant_liar=True, priors=priors)
+
+
+def _nsga2(seed: int | None, **_: Any) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    # Reads each trial's constraints (trial.set_constraint) for feasibility, as TPE does.
+    # A population of 16 (Optuna: 50) lets the genetic search start within the budgets searched here.
+    return optuna.samplers.NSGAIISampler(seed=seed, population_size=16)
 
 
 def _random(seed: int | None, **_: Any) -> optuna.samplers.BaseSampler:
@@ -67,6 +76,7 @@ def _grid(seed: int | None, grid: dict[str, list] | None = None, **_: Any) -> op
 
 _SAMPLERS: dict[str, Callable[..., Any]] = {
     "tpe": _tpe,
+    "nsga2": _nsga2,
     "random": _random,
     "cmaes": _cmaes,
     "qmc": _qmc,

@@ -75,7 +75,7 @@ def trial_info(study: optuna.Study, t: FrozenTrial) -> TrialInfo:
                          "it cannot be exported.")
     steps = max(t.intermediate_values) + 1 if t.intermediate_values else 0
     return TrialInfo(
-        study=study.study_name, number=t.number, state=t.state.name, value=t.value,
+        study=study.study_name, number=t.number, state=t.state.name, value=t.values[0] if t.values else None,
         values=keys.values_of(t),
         kt_trial_id=str(t.user_attrs.get(keys.KT_TRIAL_ID, f"{t.number:04d}")),
         mlflow_run_id=t.user_attrs.get(keys.MLFLOW_RUN_ID), space_path=attrs[keys.STUDY_SPACE_PATH],

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from search.tracking.tracker import Tracker
 
 PLOTS = ("optimization_history", "param_importances", "parallel_coordinate", "slice", "intermediate_values")
+PARETO_PLOTS = ("pareto_front", "hypervolume")  # a study of several objectives: these instead
 
 
 def _why_not(name: str, study: optuna.Study) -> str | None:
@@ -87,6 +88,8 @@ def draw_study_plots(study: optuna.Study, folder: str) -> dict[str, str]:
     """Draws the study plots as SVG files in ``folder``; returns ``{plot: why skipped}``."""
     from search.plots._svg_study import DRAW
 
+    if len(study.directions) > 1:
+        return _draw_pareto_plots(study, folder)
     notes: dict[str, str] = {}
     for name in PLOTS:
         why = _why_not(name, study)
@@ -99,6 +102,19 @@ def draw_study_plots(study: optuna.Study, folder: str) -> dict[str, str]:
                 figure = DRAW[name](study, name in _LOG_Y and _spans_decades(study, name))
             figure.savefig(os.path.join(folder, f"{name}.svg"))
         except Exception as e:  # could not draw it: say why, go on
+            notes[name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+    return notes
+
+
+def _draw_pareto_plots(study: optuna.Study, folder: str) -> dict[str, str]:
+    from search.plots._svg_pareto import hypervolume_plot, pareto_front
+
+    trials, objectives = study.get_trials(deepcopy=False), keys.study_objectives(study)
+    notes: dict[str, str] = {}
+    for name, draw in zip(PARETO_PLOTS, (pareto_front, hypervolume_plot)):
+        try:
+            draw(trials, objectives).savefig(os.path.join(folder, f"{name}.svg"))
+        except Exception as e:  # nothing to draw yet, or could not: say why, go on
             notes[name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
     return notes
 

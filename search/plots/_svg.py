@@ -179,6 +179,13 @@ class _Panel:
         return out
 
 
+def cross(px: float, py: float, inner: str, color: str = "#d62728", cls: str = "infeasible", data: str = "") -> str:
+    """An x mark at pixel ``(px, py)`` (a trial that broke a constraint); ``inner``: its tooltip."""
+    return (f'<g class="{cls}"{data}>{inner}<line x1="{px - 4:.1f}" y1="{py - 4:.1f}" x2="{px + 4:.1f}" y2="{py + 4:.1f}" '
+            f'stroke="{color}" stroke-width="2"/><line x1="{px - 4:.1f}" y1="{py + 4:.1f}" x2="{px + 4:.1f}" '
+            f'y2="{py - 4:.1f}" stroke="{color}" stroke-width="2"/></g>')
+
+
 def _svg(width: float, height: float, body: list[str]) -> SvgFigure:
     return SvgFigure(
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '

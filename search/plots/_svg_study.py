@@ -17,7 +17,8 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from search.plots._svg import LEGEND_ROW, TITLE_H, SvgFigure, _Panel, _short, _svg, axis_ticks
+from search.records import keys
+from search.plots._svg import LEGEND_ROW, TITLE_H, SvgFigure, _Panel, _short, _svg, axis_ticks, cross
 
 if TYPE_CHECKING:
     import optuna
@@ -54,19 +55,24 @@ def _tip(text: str) -> str:
 
 
 def optimization_history(study: optuna.Study, log_y: bool = False) -> SvgFigure:
-    """Each completed trial's objective value against its number, and the best so far."""
+    """Each completed trial's objective value against its number, and the best feasible one so far
+    (a trial that breaks a constraint: a red cross)."""
     trials = _complete(study)
     numbers = [t.number for t in trials]
     values = np.array([t.value for t in trials], dtype="float64")
-    best = np.minimum.accumulate(values) if _minimize(study) else np.maximum.accumulate(values)
+    feasible = np.array([keys.is_feasible(t) for t in trials])
+    worst = np.inf if _minimize(study) else -np.inf
+    counted = np.where(feasible, values, worst)
+    best = np.minimum.accumulate(counted) if _minimize(study) else np.maximum.accumulate(counted)
     width, height = 680, 400
     panel = _Panel(0, 0, (min(numbers), max(numbers)), values, width, height, log_y=log_y,
                    left=Y_LABELLED)
     body = panel.axes("Optimization History", "trial", "objective value", integer_x=True)
-    for number, value in zip(numbers, values):
+    for number, value, ok in zip(numbers, values, feasible):
         if value > 0 or not panel.log:
-            body.append(f'<circle class="objective" cx="{panel.x(number):.1f}" cy="{panel.y(value):.1f}" r="3.5" '
-                        f'fill="{BLUE}" fill-opacity="0.8">{_tip(f"trial {number}: {value:.6g}")}</circle>')
+            px, py, tip = panel.x(number), panel.y(value), _tip(f"trial {number}: {value:.6g}" + ("" if ok else " (infeasible)"))
+            body.append(f'<circle class="objective" cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="{BLUE}" fill-opacity="0.8">'
+                        f'{tip}</circle>' if ok else cross(px, py, tip, RED))
     steps = []  # the best-so-far line as steps: it changes only at an improving trial
     for i, (number, value) in enumerate(zip(numbers, best)):
         if i:
@@ -74,8 +80,11 @@ def optimization_history(study: optuna.Study, log_y: bool = False) -> SvgFigure:
         steps.append((number, value))
     xs, ys = np.array([s[0] for s in steps], dtype="float64"), np.array([s[1] for s in steps], dtype="float64")
     body += panel.curve("best", xs, ys, RED)
-    body += panel.legend([("objective value", BLUE, None), ("best value", RED, None)], below=True)
-    return _svg(width, height + 12 + 2 * LEGEND_ROW, body)
+    legend = [("objective value", BLUE, None), ("best value", RED, None)]
+    if not feasible.all():
+        legend.append(("infeasible (a constraint broken): a cross", RED, "2,2"))
+    body += panel.legend(legend, below=True)
+    return _svg(width, height + 12 + len(legend) * LEGEND_ROW, body)
 
 
 def intermediate_values(study: optuna.Study, log_y: bool = False) -> SvgFigure:

@@ -6,4 +6,5 @@
 - ``summary``: a study's trials counted by state and its best trial (:class:`StudyResult`);
 - ``table``: ``search trials`` and ``search best``;
 - ``failures``: ``search trials --failures``, failed and pruned trials grouped by reason.
+- ``confirmed``: what ``search confirm`` stored: each finished retrain and each trial's confirmed figures.
 """

@@ -31,9 +31,19 @@ ZERO_GRADIENT = "zero_gradient"  # variables whose gradient is all zero on the a
 NONFINITE_GRADIENT = "nonfinite_gradient"  # variables whose gradient is NaN or infinite
 EVENTS = "events"  # [{"event", "epoch", "detail"}]: divergence, jump, nonfinite
 NUMERICS = "numerics"  # {metric, value, epoch, step, origin} of a NaN/inf failure
+# The harness's cost metrics of a trial (search.engine.costs), also MLflow metrics of its run.
+COST_PARAMS = "params"  # trainable parameter count
+COST_MODEL_BYTES = "model_bytes"  # size of the trained model's saved .keras file
+COST_LATENCY_MS = "latency_ms"  # median CPU time of one validation batch through the traced model
+LATENCY_THREADS = "latency_threads"  # TensorFlow's intra-op threads while latency_ms was measured
+COSTS_SKIPPED = "costs_skipped"  # {cost metric: why it was not measured}
 
 # The Optuna constraint a NaN/inf failure violates (> 0), read by the failure-aware TPE.
 CONSTRAINT_FINITE = "finite"
+
+# The harness's cost metrics of every trial (search.engine.costs): user attributes and MLflow metrics of
+# these names, usable as objectives and constraints; smaller is better.
+COST_METRICS = (COST_PARAMS, COST_MODEL_BYTES, COST_LATENCY_MS)
 
 # -- Optuna user attributes of a study (its settings, stored by `search run`) ----------------------
 STUDY_SPACE = "space"
@@ -44,6 +54,8 @@ STUDY_SETTINGS = "settings"
 STUDY_FIXED = "fixed"
 STUDY_OBJECTIVE = "objective"
 STUDY_DIRECTION = "direction"
+STUDY_OBJECTIVES = "objectives"  # [[metric, "min"|"max"], ...]: every objective, the first as STUDY_OBJECTIVE
+STUDY_CONSTRAINTS = "constraints"  # ["params<=20000", ...]: a trial that breaks one is infeasible
 STUDY_EPOCHS = "epochs"
 STUDY_MAX_TRIALS = "max_trials"
 STUDY_SAMPLER = "sampler"
@@ -52,6 +64,15 @@ STUDY_SEED = "seed"
 STUDY_PARENT_RUN_ID = "parent_run_id"
 STUDY_TARGET = "target"  # the objective value that ends the study once a trial reaches it
 STUDY_WARM_START = "warm_start"  # {"study": the other study, "best": its trials enqueued here}
+# Written by `search confirm` (search.records.confirmed reads them): Optuna refuses attributes on a finished
+# trial, so a trial's confirmed figures are the study's, keyed by trial number.
+CONFIRM_PREFIX = "confirm:"  # "confirm:<trial>:<seed>:<fold>" -> one finished retrain {"best", "final", ...}
+STUDY_CONFIRMED = "confirmed"  # {"<trial>": {"mean", "std", "ci", "p_best", "n", "search_value", ...}}: the latest
+STUDY_CONFIRM_RUNS = "confirm_runs"  # {"<request>": parent run id}: a resumed `search confirm` logs under it
+# A confirmed trial's figures, as the table, `search best` and the report name them.
+CONFIRMED_MEAN = "confirmed_mean"
+CONFIRMED_CI = "confirmed_ci"
+P_BEST = "p_best"
 
 # -- MLflow params of a parent run: the study's settings under the STUDY_* names above, and --------
 PARAM_STUDY = "study"
@@ -91,7 +112,12 @@ TAG_NUMERICS = "search.numerics"
 TAG_PLOT_ERROR = "search.plot_error"  # on a trial run: a picture could not be drawn
 TAG_PLOT_NOTES = "search.plot_notes"  # on a parent run: JSON, study plot -> why it was skipped
 TAG_EXPORT_PROBE_ERROR = "search.export_probe_error"  # why a trial has no probe batch
+TAG_LATENCY_THREADS = "search.latency_threads"  # as LATENCY_THREADS
+TAG_COSTS_SKIPPED = "search.costs_skipped"  # as COSTS_SKIPPED: "model_bytes: NotImplementedError: ..."
 TAG_PARENT_RUN = "mlflow.parentRunId"  # MLflow's own: nests a run under its parent
+TAG_PARETO = "search.pareto"  # on a trial run of a study of several objectives: "true" while on the front
+TAG_FEASIBLE = "search.feasible"  # on a trial run of a study with constraints: "true" or "false"
+TAG_CONFIRMS = "search.confirms"  # on a retrain run of `search confirm`: the trial number it trains again
 TAG_STOPPED = "search.stopped"  # on a parent run: why no new trial started ("target reached", "budget", ...)
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"  # MLflow's own: which view the UI opens
 
@@ -104,9 +130,28 @@ ROLE_COMPARE = "compare"
 ROLE_COMPARE_METHOD = "compare-method"
 ROLE_COMPARE_SUITE = "compare-suite"  # the summary of one `search compare` over several spaces
 ROLE_CHILD = "child"
+ROLE_CONFIRM = "confirm"  # the parent run of `search confirm`
+ROLE_RETRAIN = "confirm-retrain"  # one retrain of a trial under it
 
 
 # -- reading them back --------------------------------------------------------------------------------
+def study_objectives(study: Any) -> list[tuple[str, str]]:
+    """A study's objectives as ``(metric, direction)``: stored by ``search run``, else its one
+    objective and the directions Optuna holds."""
+    attrs = study.user_attrs
+    stored = attrs.get(STUDY_OBJECTIVES)
+    if stored:
+        return [(str(name), str(direction)) for name, direction in stored]
+    directions = [d.name.lower()[:3] for d in study.directions]
+    names = [attrs.get(STUDY_OBJECTIVE, "objective")] + [f"objective_{i}" for i in range(1, len(directions))]
+    return list(zip(names, directions))
+
+
+def is_feasible(trial: FrozenTrial) -> bool:
+    """Whether the trial keeps every constraint (Optuna's rule: each value <= 0)."""
+    return all(v <= 0 for v in trial.constraints.values())
+
+
 def is_retry(trial: FrozenTrial) -> bool:
     """Whether the trial repeats another one (a retry costs no budget)."""
     return RETRY_OF in trial.user_attrs

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from search.records import keys
 from search.storage import mask_password
 
+FRONT_SHOWN = 5  # front trials printed at the end of `search run`; `search best` lists them all
+
 if TYPE_CHECKING:
     import optuna
 
@@ -35,6 +37,13 @@ class StudyResult:
     direction: str = "minimize"
     trials_link: str | None = None  # the study's trials in the MLflow UI
     findings: dict[str, int] = field(default_factory=dict)  # the doctor's finding -> trials with it
+    objectives: tuple[tuple[str, str], ...] = ()  # several: (metric, direction) each; () for one
+    front: tuple[tuple[int, tuple[float, ...]], ...] = ()  # several: (trial, values) on the Pareto front
+    infeasible: int = 0  # complete trials that break a constraint
+
+    @property
+    def several(self) -> bool:
+        return len(self.objectives) > 1
 
     @property
     def target_reached(self) -> bool:
@@ -43,8 +52,17 @@ class StudyResult:
 
     def lines(self) -> list[str]:
         """What ``search run`` and ``search worker`` print at the end."""
+        from search.records.pareto import values_text
+
         best = "-" if self.best_value is None else f"{self.best_value:.6g} (trial {self.best_trial})"
-        out = [f"study {self.study}: {self.complete} complete, {self.pruned} pruned, {self.failed} failed; best {best}"]
+        if self.several:
+            best = f"Pareto front of {len(self.front)} trial{'s' * (len(self.front) != 1)}"
+        counts = f"{self.complete} complete" + (f" ({self.infeasible} infeasible)" if self.infeasible else "")
+        out = [f"study {self.study}: {counts}, {self.pruned} pruned, {self.failed} failed; best {best}"]
+        shown = self.front[:FRONT_SHOWN]
+        out += [f"front   trial {number}: {values_text(self.objectives, values)}" for number, values in shown]
+        if len(self.front) > len(shown):
+            out.append(f"front   ... {len(self.front) - len(shown)} more: `search best {self.study}`")
         if self.target_reached:
             out.append(f"stopped: target {self.target:g} reached")
         total = self.complete + self.pruned + self.failed
@@ -59,8 +77,12 @@ class StudyResult:
     def metrics(self, objective: str) -> dict[str, float]:
         """The summary logged on the parent run: counts, and ``best_<objective>`` once a trial completed."""
         out = {"complete": float(self.complete), "pruned": float(self.pruned), "failed": float(self.failed)}
-        if self.best_value is not None and math.isfinite(self.best_value):
+        if self.best_value is not None and math.isfinite(self.best_value) and not self.several:
             out[f"best_{objective}"] = self.best_value
+        if self.several:
+            out["pareto_size"] = float(len(self.front))
+        if self.infeasible:
+            out["infeasible"] = float(self.infeasible)
         return out
 
 
@@ -68,12 +90,21 @@ def summarize(study: optuna.Study, parent_run_id: str | None, loc: Location) -> 
     """Counts the study's trials by state and finds its best completed trial."""
     from optuna.trial import TrialState
 
+    from search.records.pareto import front
+
     counts = {s: 0 for s in TrialState}
     findings: Counter[str] = Counter()
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    for t in trials:
         counts[t.state] += 1
         findings.update(filter(None, [keys.findings_of(t.user_attrs)]))
-    best = study.best_trial if counts[TrialState.COMPLETE] else None
+    objectives = keys.study_objectives(study)
+    several = len(objectives) > 1
+    best = None
+    if not several:
+        feasible = [t for t in trials if t.state == TrialState.COMPLETE and keys.is_feasible(t) and t.value is not None]
+        if feasible:
+            best = (max if objectives[0][1] == "max" else min)(feasible, key=lambda t: t.value)
     return StudyResult(
         study=study.study_name,
         complete=counts[TrialState.COMPLETE],
@@ -87,8 +118,11 @@ def summarize(study: optuna.Study, parent_run_id: str | None, loc: Location) -> 
         storage=mask_password(loc.storage_url),
         tracking_uri=mask_password(loc.tracking_uri),
         target=study.user_attrs.get(keys.STUDY_TARGET),
-        direction=study.direction.name.lower(),
+        direction=study.directions[0].name.lower(),
         findings=dict(findings),
+        objectives=tuple(objectives) if several else (),
+        front=tuple((t.number, tuple(t.values)) for t in front(trials, objectives)) if several else (),
+        infeasible=sum(t.state == TrialState.COMPLETE and not keys.is_feasible(t) for t in trials),
     )
 
 

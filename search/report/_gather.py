@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search.errors import NoCompletedTrialsError
+from search.errors import NoCompletedTrialsError, UsageError
 from search.records import keys
+from search.records.confirmed import CONFIRMED_KEYS
+from search.records.confirmed import figures as confirmed_figures
 from search.records.failures import FailureGroup, group_failures
+from search.records.pareto import describe_objectives, front, values_text
 from search.records.table import best, trials_records
 from search.storage import mask_password
 
@@ -25,8 +28,6 @@ if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
 TOP_CURVES = 5  # the learning curves drawn: the best trials' ones
-# Optuna user attributes of a trial whose value was measured again (mean, interval, chance of being the best).
-CONFIRMED_KEYS = ("confirmed_mean", "confirmed_ci", "p_best")
 # The study's stored settings, as shown: (label, Optuna user attribute of the study).
 SETTINGS = (
     ("space", keys.STUDY_SPACE), ("space file", keys.STUDY_SPACE_PATH), ("objective", keys.STUDY_OBJECTIVE),
@@ -69,7 +70,7 @@ class BaselineFigure:
 
 @dataclass(frozen=True)
 class Confirmed:
-    """A trial's confirmed figures: the ``CONFIRMED_KEYS`` attributes it has."""
+    """A trial's confirmed figures (``CONFIRMED_KEYS``, :mod:`search.records.confirmed`)."""
 
     trial: int
     figures: dict[str, Any]
@@ -113,22 +114,28 @@ def gather(study: optuna.Study, tracking_uri: str, top: int = TOP_CURVES) -> Rep
         best_row, no_best = best(study), None
     except NoCompletedTrialsError as e:
         best_row, no_best = None, str(e)
+    except UsageError:  # several objectives: the front instead of one best trial
+        objectives = keys.study_objectives(study)
+        on_front = front(trials, objectives)
+        best_row, no_best = None, (f"several objectives ({describe_objectives(objectives)}): the Pareto front of "
+                                   f"{len(on_front)} trials: " + "; ".join(
+                                       f"trial {t.number} ({values_text(objectives, t.values)})" for t in on_front))
     return ReportData(
         study=study.study_name, objective=str(attrs.get(keys.STUDY_OBJECTIVE, "objective")),
         settings={label: attrs[key] for label, key in SETTINGS if key in attrs},
         best=best_row, no_best=no_best, curves=curves(study, trials, top), failures=group_failures(study),
         findings=findings(study), audits=dict(Counter(str(t.user_attrs[keys.GRADIENT_AUDIT]) for t in trials
                                                       if keys.GRADIENT_AUDIT in t.user_attrs)),
-        confirmed=confirmed(trials), tracking_uri=mask_password(tracking_uri),
+        confirmed=confirmed(study), tracking_uri=mask_password(tracking_uri),
         tracked=tracked(tracking_uri, study.study_name),
     )
 
 
 def curves(study: optuna.Study, trials: list[FrozenTrial], top: int) -> list[Curve]:
     """The learning curves of the ``top`` best completed trials that reported epochs, best first."""
-    done = [t for t in trials if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value)
-            and t.intermediate_values]
-    done.sort(key=lambda t: t.value, reverse=study.direction.name == "MAXIMIZE")
+    done = [t for t in trials if t.state.name == "COMPLETE" and t.values is not None and len(t.values) == 1
+            and math.isfinite(t.value) and t.intermediate_values]
+    done.sort(key=lambda t: t.value, reverse=study.directions[0].name == "MAXIMIZE")
     return [Curve(t.number, t.value, [step + 1 for step in sorted(t.intermediate_values)],
                   [t.intermediate_values[step] for step in sorted(t.intermediate_values)]) for t in done[:top]]
 
@@ -143,10 +150,9 @@ def findings(study: optuna.Study) -> list[Finding]:
     return found
 
 
-def confirmed(trials: list[FrozenTrial]) -> list[Confirmed]:
-    """The trials with confirmed figures, and those figures."""
-    found = [Confirmed(t.number, {k: t.user_attrs[k] for k in CONFIRMED_KEYS if k in t.user_attrs}) for t in trials]
-    return [c for c in found if c.figures]
+def confirmed(study: optuna.Study) -> list[Confirmed]:
+    """The trials `search confirm` measured again (mean, interval, chance of being the best), by number."""
+    return [Confirmed(number, figures) for number, figures in sorted(confirmed_figures(study).items())]
 
 
 def tracked(tracking_uri: str, study_name: str) -> Tracked:

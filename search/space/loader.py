@@ -15,6 +15,11 @@ A space module defines:
   accuracies/AUC-like, as in KerasTuner), or a function ``OBJECTIVE(settings)``
   returning one of those when the metric depends on a setting (resolved by
   :meth:`Space.with_settings`; ``load_space`` resolves it with the defaults);
+  A list of those, ``[("val_accuracy", "max"), ("params", "min")]``, asks for several
+  objectives: the study searches their Pareto front (the harness's cost metrics ``params``,
+  ``model_bytes`` and ``latency_ms`` may be named without the model logging them);
+- optionally ``CONSTRAINTS``: bounds every trial must keep to be feasible, such as
+  ``["params<=20000", "latency_ms<2"]`` (:mod:`search.engine.objectives`);
 - ``EPOCHS``: default epochs per trial (default 10);
 - optionally ``SETTINGS``: ``{name: [default, other, ...]}`` fixed, non-searched
   settings chosen with ``--set name=value``: each is passed to ``load_data`` and
@@ -60,10 +65,21 @@ class Space:
     name: str
     path: Path
     module: ModuleType
-    objective: str
+    objective: str  # the first objective (the one that picks a trial's best epoch)
     direction: str
     epochs: int
     settings: dict[str, tuple] = field(default_factory=dict)
+    objectives: tuple[tuple[str, str], ...] = ()  # every (metric, direction); () means the one above
+    constraints: tuple[str, ...] = ()  # the space's CONSTRAINTS, as text
+
+    def __post_init__(self) -> None:
+        if not self.objectives:
+            object.__setattr__(self, "objectives", ((self.objective, self.direction),))
+
+    @property
+    def several(self) -> bool:
+        """Whether the space searches several objectives (a Pareto front)."""
+        return len(self.objectives) > 1
 
     @property
     def build(self) -> Callable:
@@ -89,8 +105,12 @@ class Space:
 
     def with_settings(self, settings: dict[str, Any]) -> Space:
         """This space with its objective resolved for ``settings`` (a callable ``OBJECTIVE``)."""
-        objective, direction = _objective(self.module, self.path, settings)
-        return replace(self, objective=objective, direction=direction)
+        return self.with_objectives(_objectives(self.module, self.path, settings))
+
+    def with_objectives(self, objectives: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> Space:
+        """This space with ``objectives`` (``--objective``, or a study's stored ones) in place of its own."""
+        objectives = tuple((str(n), str(d)) for n, d in objectives)
+        return replace(self, objective=objectives[0][0], direction=objectives[0][1], objectives=objectives)
 
     def hypermodel(self) -> keras_tuner.HyperModel:
         """The space as a ``keras_tuner.HyperModel``."""
@@ -166,7 +186,9 @@ def _import(path: Path) -> ModuleType:
     return module
 
 
-def _objective(module: ModuleType, path: Path, settings: dict[str, Any] | None = None) -> tuple[str, str]:
+def _objectives(module: ModuleType, path: Path, settings: dict[str, Any] | None = None) -> list[tuple[str, str]]:
+    from search.engine.objectives import check_objectives
+
     objective = getattr(module, "OBJECTIVE", "val_loss")
     if callable(objective) and not hasattr(objective, "direction"):
         defaults = {k: v[0] for k, v in (getattr(module, "SETTINGS", None) or {}).items()}
@@ -174,18 +196,47 @@ def _objective(module: ModuleType, path: Path, settings: dict[str, Any] | None =
             objective = objective({**defaults, **(settings or {})})
         except Exception as e:  # the space's own bug: say where
             raise SpaceError(f"Space {str(path)!r}: OBJECTIVE(settings) failed: {type(e).__name__}: {e}") from None
-    if isinstance(objective, str):
-        name = objective
-        maximise = any(k in name for k in ("acc", "auc", "precision", "recall", "f1"))
-        return name, "max" if maximise else "min"
-    if hasattr(objective, "name") and hasattr(objective, "direction"):
-        return objective.name, objective.direction
-    if isinstance(objective, (tuple, list)) and len(objective) == 2 and objective[1] in ("min", "max"):
-        return str(objective[0]), objective[1]
+    one = _one_objective(objective)
+    if one is not None:
+        return [one]
+    several = [_one_objective(o) for o in objective] if isinstance(objective, (list, tuple)) else [None]
+    if several and None not in several:
+        try:
+            check_objectives(several)
+        except Exception as e:
+            raise SpaceError(f"Space {str(path)!r}: OBJECTIVE: {e}") from None
+        return several
     raise SpaceError(
         f"Space {str(path)!r}: OBJECTIVE={objective!r} is not accepted; use a metric name, "
-        "(name, 'min'|'max'), a keras_tuner.Objective, or a function of the settings returning one."
+        "(name, 'min'|'max'), a keras_tuner.Objective, a list of those (several objectives), "
+        "or a function of the settings returning one."
     )
+
+
+def _one_objective(objective: Any) -> tuple[str, str] | None:
+    """One objective as ``(name, direction)``; None when ``objective`` is not one."""
+    from search.engine.objectives import default_direction
+
+    if isinstance(objective, str):
+        return objective, default_direction(objective)
+    if hasattr(objective, "name") and hasattr(objective, "direction") and not hasattr(objective, "objectives"):
+        return str(objective.name), str(objective.direction)
+    if isinstance(objective, (tuple, list)) and len(objective) == 2 and objective[1] in ("min", "max") \
+            and isinstance(objective[0], str):
+        return objective[0], objective[1]
+    return None
+
+
+def _constraints(module: ModuleType, path: Path) -> tuple[str, ...]:
+    from search.engine.objectives import parse_constraint
+
+    given = getattr(module, "CONSTRAINTS", ()) or ()
+    if isinstance(given, str) or not isinstance(given, (list, tuple)):
+        raise SpaceError(f"Space {str(path)!r}: CONSTRAINTS must be a list of texts such as 'params<=20000'.")
+    try:
+        return tuple(str(parse_constraint(str(c))) for c in given)
+    except Exception as e:
+        raise SpaceError(f"Space {str(path)!r}: CONSTRAINTS: {e}") from None
 
 
 def module_hypermodel(module: ModuleType, path: Path) -> tuple[str, keras_tuner.HyperModel] | None:
@@ -238,13 +289,15 @@ def load_space(spec: str) -> Space:
     settings = getattr(module, "SETTINGS", {}) or {}
     if not isinstance(settings, dict) or not all(isinstance(v, (list, tuple)) and v for v in settings.values()):
         raise SpaceError(f"Space {str(path)!r}: SETTINGS must map names to non-empty lists of values.")
-    name, direction = _objective(module, path)
+    objectives = _objectives(module, path)
     return Space(
         name=path.stem,
         path=path,
         module=module,
-        objective=name,
-        direction=direction,
+        objective=objectives[0][0],
+        direction=objectives[0][1],
         epochs=epochs,
         settings={k: tuple(v) for k, v in settings.items()},
+        objectives=tuple(objectives),
+        constraints=_constraints(module, path),
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
+from search.engine.objectives import COST_METRICS, parse_constraint
 from search.errors import DataError, SpaceError
 
 if TYPE_CHECKING:
@@ -57,7 +58,10 @@ def _probe(space: Space, settings: dict[str, Any], fixed: dict[str, Any], data: 
     _check_labels(model, outputs, data)
     logs = _one_epoch(hypermodel, hp, model, data)
     if logs is not None:  # None: fit returned the objective's value itself
-        _check_objective(space.objective, logs)
+        for name, _ in space.objectives:
+            _check_objective(name, logs)
+        for constraint in space.constraints:
+            _check_objective(parse_constraint(constraint).metric, logs, what="constraint")
 
 
 @contextmanager
@@ -161,10 +165,12 @@ def _one_epoch(hypermodel: keras_tuner.HyperModel, hp: keras_tuner.HyperParamete
     return seen | set(result if isinstance(result, dict) else getattr(result, "history", None) or {})
 
 
-def _check_objective(objective: str, logs: set[str]) -> None:
-    if objective not in logs:
-        raise SpaceError(f"objective {objective!r} is not a metric the model logs; it logs: "
-                         f"{', '.join(sorted(logs, key=_log_order)) or 'nothing'}.")
+def _check_objective(objective: str, logs: set[str], what: str = "objective") -> None:
+    """``objective`` is a metric the model logs, or one of the harness's cost metrics."""
+    if objective not in logs and objective not in COST_METRICS:
+        raise SpaceError(f"{what} {objective!r} is not a metric the model logs; it logs: "
+                         f"{', '.join(sorted(logs, key=_log_order)) or 'nothing'} "
+                         f"(and the harness measures {', '.join(COST_METRICS)}).")
 
 
 def _log_order(name: str) -> tuple[bool, bool, str]:

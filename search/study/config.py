@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import math
 
+from search.engine.objectives import check_objectives, parse_constraint, parse_objective
 from search.engine.samplers import DEFAULT_PRUNER, DEFAULT_SAMPLER, PRUNER_NAMES, SAMPLER_NAMES
 from search.errors import UsageError
 
@@ -51,6 +52,8 @@ class StudyConfig:
         target: end the study once a trial reaches this objective value.
         devices: ``--devices``: GPU ids (``0,1``) shared out among the local workers, or ``cpu``;
             default every visible GPU (:mod:`search.study.devices`).
+        objectives: ``--objective METRIC[:min|max]`` texts, in place of the space's ``OBJECTIVE``.
+        constraints: ``--constraint`` texts (``params<=20000``), added to the space's ``CONSTRAINTS``.
     """
 
     space: str
@@ -74,6 +77,9 @@ class StudyConfig:
     suggested: bool = True
     target: float | None = None
     devices: str | None = None
+    objectives: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    pruner_given: bool = False  # --pruner was given (not the default): a study of several objectives says it is off
 
     def __post_init__(self) -> None:
         check_limits(self.trials, self.timeout)
@@ -92,6 +98,13 @@ class StudyConfig:
         if self.target is not None and not math.isfinite(self.target):
             raise UsageError(f"--target must be a finite number, got {self.target!r}.")
         self.gpus()
+        check_objectives(self.objective_pairs())
+        for text in self.constraints:
+            parse_constraint(text)
+
+    def objective_pairs(self) -> list[tuple[str, str]]:
+        """``--objective`` as ``(metric, direction)`` pairs ([] when not given)."""
+        return [parse_objective(text) for text in self.objectives]
 
     def gpus(self) -> list[str | None]:
         """The GPU of each local worker (:func:`search.study.devices.assign`)."""
@@ -125,3 +138,20 @@ def check_limits(trials: int | None, timeout: float | None) -> None:
     check_positive("trials", trials)
     if timeout is not None and not timeout > 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {timeout!r}.")
+
+
+def check_several(objectives: tuple[tuple[str, str], ...], sampler: str, target: float | None) -> None:
+    """What a study of several objectives cannot use: a sampler without multi-objective support, a
+    ``--target`` (a single value cannot be reached by a front)."""
+    from search.engine.samplers import SINGLE_OBJECTIVE_SAMPLERS
+
+    if len(objectives) < 2:
+        return
+    if sampler in SINGLE_OBJECTIVE_SAMPLERS:
+        from search.engine.samplers import SAMPLER_NAMES
+
+        several = [s for s in SAMPLER_NAMES if s not in SINGLE_OBJECTIVE_SAMPLERS]
+        raise UsageError(f"--sampler {sampler} searches a single objective; with several, use one of: "
+                         f"{', '.join(several)}.")
+    if target is not None:
+        raise UsageError("--target needs a single objective; a study of several searches their Pareto front.")

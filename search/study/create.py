@@ -52,21 +52,20 @@ def create_or_resume(config: StudyConfig, setup: Setup, name: str, loc: Location
 
     ostorage, stale = open_study_storage(loc.storage_url)
     space = setup.space
-    direction = "maximize" if space.direction == "max" else "minimize"
+    directions = ["maximize" if d == "max" else "minimize" for _, d in space.objectives]
     existing = name in study_names(ostorage)
     first = first_trials.with_warm_start(first or first_trials.gather(config, setup), config, setup, ostorage, name)
-    pruner = make_pruner(config.pruner, setup.epochs)
+    pruner = make_pruner(study_pruner(config, space), setup.epochs)
     fingerprint = space_fingerprint(space, setup.settings)
     if not existing:
         try:
-            study = optuna.create_study(study_name=name, storage=ostorage, pruner=pruner, direction=direction)
+            study = optuna.create_study(study_name=name, storage=ostorage, pruner=pruner, directions=directions)
         except optuna.exceptions.DuplicatedStudyError:  # another process created it since: resume it
             existing = True
     if existing:
         study = optuna.load_study(study_name=name, storage=ostorage, pruner=pruner)
         check_resume(study, space, setup.settings, fingerprint, config.allow_space_change)
-        if study.direction.name.lower() != direction:
-            raise UsageError(f"Study {name!r} was created to {study.direction.name.lower()}, not {direction}.")
+        check_objectives_kept(study, space)
     _store_settings(study, config, setup, fingerprint, existing)
     first_trials.enqueue(study, setup, first)
     study.sampler = first_trials.study_sampler(config.sampler, config.seed, study.user_attrs, ostorage, setup)
@@ -79,8 +78,9 @@ def _store_settings(study: optuna.Study, config: StudyConfig, setup: Setup, fing
         keys.STUDY_SPACE: space.name, keys.STUDY_SPACE_PATH: str(space.path),
         keys.STUDY_SPACE_SHA256: space.source_hash, keys.STUDY_SPACE_FINGERPRINT: fingerprint,
         keys.STUDY_FIXED: setup.fixed, keys.STUDY_OBJECTIVE: space.objective, keys.STUDY_DIRECTION: space.direction,
-        keys.STUDY_EPOCHS: setup.epochs, keys.STUDY_SAMPLER: config.sampler, keys.STUDY_PRUNER: config.pruner,
-        keys.STUDY_SEED: config.seed,
+        keys.STUDY_EPOCHS: setup.epochs, keys.STUDY_SAMPLER: config.sampler,
+        keys.STUDY_SEED: config.seed, keys.STUDY_PRUNER: study_pruner(config, space),
+        keys.STUDY_OBJECTIVES: [list(o) for o in space.objectives], keys.STUDY_CONSTRAINTS: list(space.constraints),
     }
     if not existing:  # a resumed study keeps the settings it was created with (check_resume)
         attrs[keys.STUDY_SETTINGS] = setup.settings
@@ -90,6 +90,27 @@ def _store_settings(study: optuna.Study, config: StudyConfig, setup: Setup, fing
         attrs[keys.STUDY_MAX_TRIALS] = config.trials or study.user_attrs.get(keys.STUDY_MAX_TRIALS) or DEFAULT_TRIALS
     for key, value in attrs.items():
         study.set_user_attr(key, value)
+
+
+def study_pruner(config: StudyConfig, space: Space) -> str:
+    """The pruner a study uses: ``none`` with several objectives (Optuna prunes single-objective trials only)."""
+    return "none" if space.several else config.pruner
+
+
+def check_objectives_kept(study: optuna.Study, space: Space) -> None:
+    """A resumed study keeps the objectives (metrics, directions) and constraints it was created with."""
+    from search.records.pareto import describe_objectives as describe
+
+    had = keys.study_objectives(study)
+    directions = [d.name.lower()[:3] for d in study.directions]
+    if had != list(space.objectives) or directions != [d for _, d in space.objectives]:
+        raise UsageError(f"Study {study.study_name!r} was created for objectives {describe(had)}, not "
+                         f"{describe(space.objectives)}; a study's objectives cannot change (use another --study name).")
+    constraints = study.user_attrs.get(keys.STUDY_CONSTRAINTS)
+    if constraints is not None and list(constraints) != list(space.constraints):
+        raise UsageError(f"Study {study.study_name!r} was created with constraints {', '.join(constraints) or 'none'}, "
+                         f"not {', '.join(space.constraints) or 'none'}; a study's constraints cannot change "
+                         "(use another --study name).")
 
 
 def space_fingerprint(space: Space, settings: dict[str, Any]) -> str:

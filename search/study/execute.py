@@ -41,14 +41,15 @@ TARGET_REACHED = "target reached"  # the parent run's search.stopped once a tria
 def default_trial_hooks(space: Space) -> list[TrialHook]:
     """The hooks ``search run`` attaches to every trial of ``space``, in the order they run:
     the space's own, the gradient audit, divergence/jump events, pictures, then the numerics
-    sentinel (the others see a non-finite epoch before it fails the trial), and last the
-    export's best checkpoint and probe batch."""
+    sentinel (the others see a non-finite epoch before it fails the trial), the cost metrics
+    (measured once training ends), and last the export's best checkpoint and probe batch."""
     from search.doctor import GradientAuditHook, NumericsSentinelHook, TrainingEventsHook
+    from search.engine.costs import CostsHook
     from search.export.hook import BestCheckpointHook
     from search.plots import TrialPlotsHook
 
     return [*space.trial_hooks(), GradientAuditHook(), TrainingEventsHook(), TrialPlotsHook(),
-            NumericsSentinelHook(), BestCheckpointHook()]
+            NumericsSentinelHook(), CostsHook(), BestCheckpointHook()]
 
 
 def default_listeners(study: optuna.Study, tracker: Tracker, study_plots: str = "all") -> list[TrialListener]:
@@ -86,6 +87,8 @@ def end_parent(tracker: Tracker, study: optuna.Study, loc: Location, objective: 
     """Summarizes the study and ends the invocation's parent run with that summary and ``status``
     (tagged ``search.stopped = target reached`` once a trial reached the study's target)."""
     result = summarize(study, tracker.parent_run_id, loc)
+    if result.several:  # the front as it is now, whichever process changed it last
+        tracker.mark_front(study, result.objectives, every=True)
     if result.target_reached:
         tracker.set_parent_tags({keys.TAG_STOPPED: TARGET_REACHED})
     tracker.end_parent(status, {**result.metrics(objective), **(extra or {})})
@@ -176,10 +179,14 @@ def _oracle(plan: Plan, tracker: Tracker, progress: StudyProgress | None, heartb
     from search.space.sets import fixed_space
     from search.study.devices import device_label
 
+    from search.engine.objectives import parse_constraint
+
     space, setup = plan.space, plan.setup
     listeners = [tracker, *([progress] if progress else []), *default_listeners(plan.study, tracker, plan.study_plots)]
+    objectives = [keras_tuner.Objective(name, direction) for name, direction in space.objectives]
     return OptunaOracle(
-        objective=keras_tuner.Objective(space.objective, space.direction), max_trials=plan.budget, study=plan.study,
+        objective=objectives if space.several else objectives[0], max_trials=plan.budget, study=plan.study,
+        constraints=[parse_constraint(c) for c in space.constraints],
         hyperparameters=fixed_space(space, setup.settings, setup.fixed),  # conditional --set values stay conditional
         timeout=plan.timeout, listeners=listeners, seed=setup.seed,
         max_consecutive_failed_trials=plan.max_consecutive_failures, heartbeat=heartbeat, stale_trials=plan.stale,

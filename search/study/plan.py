@@ -48,6 +48,19 @@ def make_setup(space: Space, settings: dict[str, Any], fixed: dict[str, Any], ep
     return Setup(space, settings, fixed, epochs or space.epochs, seed, load_data(space, seed, settings))
 
 
+def with_objectives(setup: Setup, objectives: list[tuple[str, str]] | None,
+                    constraints: list[str] | tuple[str, ...] = ()) -> Setup:
+    """``setup`` searching ``objectives`` (``--objective``, or a study's stored ones; None: the space's own)
+    under the space's ``CONSTRAINTS`` and ``constraints`` (``--constraint``; each kept once)."""
+    from dataclasses import replace
+
+    from search.engine.objectives import parse_constraint
+
+    space = setup.space.with_objectives(objectives) if objectives else setup.space
+    given = [str(parse_constraint(c)) for c in (*space.constraints, *constraints)]
+    return replace(setup, space=replace(space, constraints=tuple(dict.fromkeys(given))))
+
+
 @dataclass
 class Plan:
     """Everything one process needs to run trials of a study."""

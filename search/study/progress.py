@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from search.engine.hooks import TrialListener
 from search.records import keys
+from search.records.pareto import front, values_text
 
 if TYPE_CHECKING:
     import optuna
@@ -49,6 +50,7 @@ class StudyProgress(TrialListener):
         self.epochs = epochs
         self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
         self.best: float | None = None
+        self.front: int | None = None  # trials on the Pareto front (several objectives)
         self._started: dict[str, float] = {}
         self._optuna: dict[str, optuna.Trial] = {}
         self._progress = Progress(
@@ -73,6 +75,8 @@ class StudyProgress(TrialListener):
     def _status(self) -> str:
         c = self.counts
         best = "-" if self.best is None else f"{self.best:.4g}"
+        if self.front is not None:
+            best = f"front {self.front}"
         return f"complete {c['COMPLETE']} · pruned {c['PRUNED']} · failed {c['FAIL']} · best {best}"
 
     def trial_started(self, oracle: OptunaOracle, trial: Trial, optuna_trial: optuna.Trial) -> None:
@@ -94,11 +98,17 @@ class StudyProgress(TrialListener):
     ) -> None:
         name = getattr(state, "name", str(state))
         self.counts[name] = self.counts.get(name, 0) + 1
-        if name == "COMPLETE" and value is not None and math.isfinite(value):
+        several = isinstance(value, (list, tuple))
+        if name == "COMPLETE" and value is not None and not several and math.isfinite(value):
             better = max if oracle.objective.direction == "max" else min
             self.best = value if self.best is None else better(self.best, value)
         seconds = time.monotonic() - self._started.pop(trial.trial_id, time.monotonic())
-        detail = f"{oracle.objective.name}={value:.6g}" if value is not None else (reason or "")
+        if several:
+            objectives = [(o.name, o.direction) for o in oracle.objectives]
+            detail = values_text(objectives, value)
+            self.front = len(front(oracle.study.get_trials(deepcopy=False), objectives))
+        else:
+            detail = f"{oracle.objective.name}={value:.6g}" if value is not None else (reason or "")
         otrial = self._optuna.pop(trial.trial_id, None)
         detail += _notes(otrial.user_attrs if otrial is not None else {})
         # soft_wrap: never crop the reason at the console width (80 columns in a log file).
@@ -150,6 +160,8 @@ class WorkersProgress:
                 self._done.wait(POLL_S)
 
     def _detail(self, t: FrozenTrial) -> str:
+        if t.values is not None and len(t.values) > 1:
+            return values_text(self.plan.space.objectives, t.values) + _notes(t.user_attrs)
         detail = f"{self.plan.space.objective}={t.value:.6g}" if t.value is not None else (keys.reason_of(t) or "")
         return detail + _notes(t.user_attrs)
 
@@ -157,9 +169,11 @@ class WorkersProgress:
         from optuna.trial import TrialState
 
         counts = {s: sum(t.state == s for t in trials) for s in TrialState}
-        done = [t.value for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        done = [t.values[0] for t in trials if t.state == TrialState.COMPLETE and t.values]
         better = max if self.plan.space.direction == "max" else min
         best = f"{better(done):.4g}" if done else "-"
+        if self.plan.space.several:
+            best = f"front {len(front(trials, self.plan.space.objectives))}"
         running = [
             f"#{t.number} epoch {max(t.intermediate_values, default=-1) + 1}/{self.plan.setup.epochs}"
             for t in trials if t.state == TrialState.RUNNING

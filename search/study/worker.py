@@ -44,7 +44,7 @@ def run_worker(
     from search.study.config import check_limits
     from search.study.create import open_study_storage
     from search.study.execute import execute
-    from search.study.plan import make_plan, make_setup, space_for_study, worker_id
+    from search.study.plan import make_plan, make_setup, space_for_study, with_objectives, worker_id
     from search.tracking.client import check_tracking
 
     check_limits(trials, timeout)
@@ -55,6 +55,7 @@ def run_worker(
     setup = make_setup(space_for_study(attrs), dict(attrs.get(keys.STUDY_SETTINGS) or {}),
                        dict(attrs.get(keys.STUDY_FIXED) or {}), int(attrs.get(keys.STUDY_EPOCHS) or 0) or None,
                        int(attrs.get(keys.STUDY_SEED, 0)))
+    setup = with_objectives(setup, attrs.get(keys.STUDY_OBJECTIVES), attrs.get(keys.STUDY_CONSTRAINTS) or ())
     me = worker_id() if worker_index is None else f"{worker_id()}#{worker_index}"
     plan = make_plan(
         _load_as_worker(study_name, ostorage, attrs, setup, me), stale, loc, setup, timeout=timeout,

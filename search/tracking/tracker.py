@@ -59,6 +59,7 @@ class Tracker(TrialListener):
         self._buffered: dict[str, list[Metric]] = {}  # run id -> metrics not written yet (see epoch_ended)
         self._tags: dict[str, dict[str, str]] = {}  # run id -> hook tags not written yet (see set_trial_tags)
         self._flushed: dict[str, float] = {}  # run id -> time.monotonic() of its last metrics write
+        self._front: dict[int, bool] = {}  # trial number -> on the Pareto front, as last tagged here
 
     def _experiment(self, tracking_uri: str, study_name: str, artifact_root: str | None) -> str:
         """The id of the study's experiment, created if missing."""
@@ -96,6 +97,21 @@ class Tracker(TrialListener):
     def join_parent(self, run_id: str) -> None:
         """Nests this process's trial runs under an existing parent run (workers)."""
         self.parent_run_id = run_id
+
+    def reopen_parent(self, run_id: str) -> bool:
+        """Makes parent run ``run_id`` of this experiment RUNNING again and logs under it (a resumed
+        command's); False, and nothing changed, when it is gone."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            return False
+        if run.info.experiment_id != self.experiment_id or run.info.lifecycle_stage != "active":
+            return False
+        self.client.update_run(run_id, status="RUNNING")
+        self.parent_run_id = run_id
+        return True
 
     def end_parent(self, status: str = "FINISHED", summary: dict[str, float] | None = None) -> None:
         """Logs the study summary on the parent run and ends it with ``status``."""
@@ -137,9 +153,11 @@ class Tracker(TrialListener):
         return run_id
 
     def log_child_run(self, *, run_name: str, params: dict[str, Any], metrics: dict[str, float],
-                      series: dict[str, list[tuple[int, float]]] | None = None, role: str = keys.ROLE_CHILD) -> str:
-        """Logs a finished child run of the parent run: params, metrics, and ``series`` (key -> (step, value))."""
-        return self._finished_child(self.parent_run_id, run_name, {keys.TAG_ROLE: role}, metrics, series or {}, params)
+                      series: dict[str, list[tuple[int, float]]] | None = None, role: str = keys.ROLE_CHILD,
+                      tags: dict[str, str] | None = None) -> str:
+        """Logs a finished child run of the parent run: params, metrics, ``series`` (key -> (step, value)), tags."""
+        return self._finished_child(self.parent_run_id, run_name, {**(tags or {}), keys.TAG_ROLE: role}, metrics,
+                                    series or {}, params)
 
     def _finished_child(self, parent_run_id: str | None, run_name: str, tags: dict[str, str],
                         metrics: dict[str, float], series: dict[str, list[tuple[int, float]]],
@@ -214,9 +232,30 @@ class Tracker(TrialListener):
             tags[keys.TAG_FAIL_REASON] = reason[:MAX_TAG_CHARS]
         if name == "PRUNED" and reason:
             tags[keys.TAG_PRUNED_BY] = reason
-        metrics = as_metrics({f"best_{oracle.objective.name}": value}, now_ms()) if value is not None else []
-        self._write(run_id, metrics, tags)
+        objectives = getattr(oracle, "objectives", None) or [getattr(oracle, "objective", None)]
+        values = value if isinstance(value, (list, tuple)) else [value]
+        best = {f"best_{o.name}": v for o, v in zip(objectives, values) if v is not None}
+        feasible = oracle.feasible(trial.trial_id) if hasattr(oracle, "feasible") else None
+        if feasible is not None:
+            tags[keys.TAG_FEASIBLE] = str(feasible).lower()
+        self._write(run_id, as_metrics(best, now_ms()), tags)
         self.client.set_terminated(run_id, status=_RUN_STATUS.get(name, "FAILED"))
+        if len(objectives) > 1 and name == "COMPLETE":
+            self.mark_front(oracle.study, [(o.name, o.direction) for o in objectives])
+
+    def mark_front(self, study: optuna.Study, objectives: Sequence[tuple[str, str]], every: bool = False) -> None:
+        """Tags the study's trial runs ``search.pareto`` = true on its Pareto front, false off it: those
+        whose membership changed since this process last looked, or ``every`` one."""
+        from search.records.pareto import finished, front
+
+        trials = study.get_trials(deepcopy=False)
+        on = {t.number for t in front(trials, objectives)}
+        for t in finished(trials, len(objectives)):
+            run_id = t.user_attrs.get(keys.MLFLOW_RUN_ID)
+            member = t.number in on
+            if run_id and (every or self._front.get(t.number) != member):
+                self.client.set_tag(run_id, keys.TAG_PARETO, str(member).lower())
+            self._front[t.number] = member
 
     def trial_lost(self, oracle: OptunaOracle, frozen_trial: FrozenTrial, reason: str) -> None:
         """Closes the MLflow run of a trial whose process died (it would stay RUNNING)."""

@@ -9,6 +9,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from keras_tuner.src.engine.objective import MultiObjective
+
 from search import OptunaOracle, Tuner
 from search.records.keys import RETRY_OF as ATTR_RETRY_OF
 
@@ -253,3 +255,42 @@ def test_epoch_values_wait_only_while_the_pruner_cannot_act_and_all_reach_optuna
             assert [seen[trial.number][e] for e in range(6)] == [[0], [0], [0], [0, 1, 2, 3], [0, 1, 2, 3, 4],
                                                                    [0, 1, 2, 3, 4, 5]]
         optuna.delete_study(study_name="s", storage=storage)
+
+
+@pytest.mark.parametrize("several", ["list", "MultiObjective"])
+def test_several_objectives_make_a_pareto_study_not_a_weighted_sum(tmp_path, several):
+    objectives = [keras_tuner.Objective("val_loss", "min"), keras_tuner.Objective("loss", "min")]
+    objective = objectives if several == "list" else MultiObjective(objectives)
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    oracle = OptunaOracle(objective=objective, max_trials=4, storage=storage, study_name="s",
+                          sampler=optuna.samplers.RandomSampler(seed=0))
+    tuner = keras_tuner.Tuner(oracle=oracle, hypermodel=build, directory=tmp_path / "kt", project_name="p")
+    tuner.search(**DATA, epochs=3)
+
+    study = oracle.study
+    assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"]
+    for t in study.get_trials():
+        kt = oracle.get_trial(oracle.trial_id_for(t.number))
+        assert t.state == TrialState.COMPLETE and not t.intermediate_values  # Optuna prunes one objective only
+        at_best = [o.mean() for o in kt.metrics.get_history("loss") if o.step == kt.best_step]
+        assert t.values == pytest.approx([kt.score, at_best[0]])  # both at the best epoch of the first
+        assert kt.score == pytest.approx(kt.metrics.get_best_value("val_loss"))
+    front = {t.number for t in study.best_trials}
+    assert {int(t.trial_id) for t in oracle.get_best_trials(10)} == front
+    # The same directions are required of a study reopened under other objectives.
+    with pytest.raises(ValueError, match="directions"):
+        OptunaOracle(objective=[keras_tuner.Objective("val_loss", "min"), keras_tuner.Objective("loss", "max")],
+                     storage=storage, study_name="s")
+
+
+def test_constraints_mark_trials_infeasible_for_optuna(tmp_path):
+    from search.engine.objectives import parse_constraint
+
+    oracle = _oracle(tmp_path, max_trials=4, constraints=[parse_constraint("val_loss<=1.5")])
+    Tuner(oracle=oracle, hypermodel=build, directory=tmp_path / "kt", project_name="p", seed=0).search(**DATA, epochs=2)
+
+    trials = oracle.study.get_trials()
+    assert {t.state for t in trials} == {TrialState.COMPLETE}
+    for t in trials:
+        assert t.constraints == {"val_loss<=1.5": pytest.approx(t.value - 1.5)}
+        assert oracle.feasible(oracle.trial_id_for(t.number)) == (t.value <= 1.5)

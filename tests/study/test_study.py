@@ -136,7 +136,7 @@ def test_bad_input_writes_nothing(isolated_home, space_path):
         run_study(StudyConfig(space=space_path("tiny"), sets={"noise": "7"}))
     with pytest.raises(SpaceError, match="Unknown space 'nope'; accepted: .*iq_combiner"):
         run_study(StudyConfig(space="nope"))
-    with pytest.raises(UsageError, match="Unknown sampler 'bogus'; accepted: tpe, random"):
+    with pytest.raises(UsageError, match="Unknown sampler 'bogus'; accepted: tpe, nsga2, random"):
         StudyConfig(space="tiny", sampler="bogus")
     with pytest.raises(UsageError, match="--trials must be a positive integer, got 0"):
         StudyConfig(space="tiny", trials=0)
