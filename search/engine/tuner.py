@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -47,11 +48,19 @@ class LeanSearch:
             gc.unfreeze()
 
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> Any:
-        before = _custom_gradients()
-        try:
+        with traced_graphs_dropped():
             return super().run_trial(trial, *args, **kwargs)
-        finally:
-            _forget_custom_gradients(before)
+
+
+@contextlib.contextmanager
+def traced_graphs_dropped() -> Iterator[None]:
+    """Drops the ``tf.custom_gradient`` registrations the block made (see :class:`LeanSearch`):
+    for a block that trains a model nothing traces again."""
+    before = _custom_gradients()
+    try:
+        yield
+    finally:
+        _forget_custom_gradients(before)
 
 
 def _gradient_table() -> dict | None:

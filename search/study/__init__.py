@@ -8,6 +8,8 @@
 - ``run``: :func:`run_study`, ``search run`` from the checks to the summary;
 - ``workers`` and ``worker``: ``search run --workers N`` and ``search worker``;
 - ``progress``: the progress display; ``reconcile``: repairing what a crash left.
+- ``confirm``: ``search confirm``, the best trials retrained with fresh seeds (``confirm_train``: a
+  retrain; ``confirm_pool``: workers, recorder, display; ``confirm_result`` and ``confirm_stats``: the figures).
 
 Importing this package is cheap: names load on first use (TensorFlow is not imported).
 """

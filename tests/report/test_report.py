@@ -6,12 +6,10 @@ a baseline; ``doc``, a layer whose weight gets no gradient; ``flk``, a build tha
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from optuna.trial import create_trial
 
 from search.report import Tracked
 from tests._browser import dump_dom, visible_text
+from tests._cli import search
 
 SPACES = Path(__file__).parents[1] / "fixture_spaces"
 HEADINGS = {"settings": "Settings", "best": "Best trial", "plots": "Study plots", "curves": "Learning curves",
@@ -36,23 +35,6 @@ def baselines(seed, noise=0.1):
     (_, y), (_, y_val) = load_data(seed, noise)
     return [Baseline("predict_mean", {"val_loss": float(((y_val - y.mean()) ** 2).mean())})]
 '''
-
-
-def search(*args: object) -> tuple[int, str, str]:
-    """Runs the ``search`` CLI in this process on the given stores; returns (exit code, stdout, stderr)."""
-    from search.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.MonkeyPatch.context() as mp, redirect_stdout(out), redirect_stderr(err):
-        mp.setattr(sys, "argv", ["search", *map(str, args)])
-        for name in ("SEARCH_STORAGE", "MLFLOW_TRACKING_URI"):
-            mp.delenv(name, raising=False)
-        try:
-            main()
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -177,8 +159,8 @@ def test_text_is_escaped_and_confirmed_figures_shown(tmp_path):
     from search.report import gather, render
 
     study = optuna.create_study(study_name='<b>"odd" & name</b>')
-    study.add_trial(create_trial(value=0.5, params={"x": 1.0}, distributions={"x": FloatDistribution(0, 2)},
-                                 user_attrs={"confirmed_mean": 0.52, "confirmed_ci": [0.5, 0.54], "p_best": 0.9}))
+    study.add_trial(create_trial(value=0.5, params={"x": 1.0}, distributions={"x": FloatDistribution(0, 2)}))
+    study.set_user_attr("confirmed", {"0": {"mean": 0.52, "ci": [0.5, 0.54], "p_best": 0.9}})  # as `search confirm`
     page = render(gather(study, f"sqlite:///{tmp_path}/absent/mlflow.db"))
     assert "<b>" not in page and "&lt;b&gt;&quot;odd&quot; &amp; name&lt;/b&gt;" in page
     lines = visible_text(page)
