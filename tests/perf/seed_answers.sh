@@ -15,17 +15,8 @@ $S run iq_combiner --study seed-config --trials 1 --set combiner=atan2 --set los
 $S baseline iq_combiner --study iq-atan2 --home "$H"
 
 # bounded_activation (seeds 001/002): every activation variant, the rest fixed.
-for v in "tanh:activation=tanh" \
-         "truncation-exact:activation=truncation truncation_mode=exact threshold=1.0" \
-         "truncation-straight_through:activation=truncation truncation_mode=straight_through threshold=1.0" \
-         "truncation-trainable:activation=truncation truncation_mode=trainable threshold=1.0" \
-         "bump-shared:activation=bump sigma_parametrization=shared sigma=1.0" \
-         "bump-per_channel:activation=bump sigma_parametrization=per_channel sigma=1.0"; do
-  sets=()
-  for kv in ${v#*:}; do sets+=(--set "$kv"); done
-  $S run bounded_activation --study "bounded-${v%%:*}" --trials 1 "${sets[@]}" --set optimizer=adam \
-    --set learning_rate=0.003 --set filters=8 --set kernel_size=5 --set batch_size=32 --home "$H"
-done
+source "$(dirname "$0")/bounded_variants.sh"
+for v in "${BOUNDED_VARIANTS[@]}"; do bounded_study "$S" "$H" "$v"; done
 
 # prototype_rbf (seeds 003/004): a study per dataset, its best trial against the baselines, holdout and 5-fold CV.
 for d in digits iris wine breast_cancer; do
